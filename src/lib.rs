@@ -1,0 +1,1 @@
+//! postdeploy: verify and load-test an HTTP API right after it is deployed.
