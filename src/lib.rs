@@ -1,1 +1,3 @@
 //! postdeploy: verify and load-test an HTTP API right after it is deployed.
+
+pub mod metrics;

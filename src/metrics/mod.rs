@@ -1,0 +1,1 @@
+//! Prometheus text exposition: parse, select samples, quantiles from buckets.
