@@ -1,0 +1,124 @@
+//! Scenario files: the typed model, loading with positions, validation and
+//! templating. Everything here runs before the first request is sent.
+
+mod load;
+pub mod model;
+pub mod template;
+mod validate;
+pub mod values;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use load::{ScenarioError, Source};
+pub use model::Scenario;
+pub use validate::Schemas;
+
+/// A scenario that parsed and validated, with what the runners need.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the file, recorded in reports so runs can be tied to
+    /// the exact checks they ran.
+    pub sha256: String,
+    pub scenario: Scenario,
+    pub schemas: Schemas,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Extra directories searched for schema files named in `expect.schema`.
+    pub schema_dirs: Vec<PathBuf>,
+    /// Variables given on the command line (they count as defined).
+    pub vars: BTreeMap<String, String>,
+}
+
+/// Expands directories into their `*.yaml`/`*.yml` files, sorted.
+pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| ScenarioError {
+                    file: p.clone(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read directory: {e}"),
+                    snippet: None,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| matches!(f.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ScenarioError {
+                    file: p.clone(),
+                    line: 0,
+                    column: 0,
+                    message: "no scenario files (*.yaml, *.yml) in this directory".into(),
+                    snippet: None,
+                });
+            }
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Loads and validates one file.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<ScenarioError>> {
+    let src = Source::read(path).map_err(|e| vec![e])?;
+    let scenario = src.parse().map_err(|e| vec![e])?;
+    let cli: BTreeSet<String> = opts.vars.keys().cloned().collect();
+    let schemas = validate::Validator::new(&src, &opts.schema_dirs).run(&scenario, &cli)?;
+    Ok(Loaded {
+        path: path.to_path_buf(),
+        sha256: hex(&Sha256::digest(src.text.as_bytes())),
+        scenario,
+        schemas,
+    })
+}
+
+/// Loads every file; all errors of all files are returned together so a
+/// user fixes them in one pass.
+pub fn load_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Loaded>, Vec<ScenarioError>> {
+    let files = discover(paths).map_err(|e| vec![e])?;
+    let mut loaded = Vec::new();
+    let mut errors = Vec::new();
+    for f in &files {
+        match load_file(f, opts) {
+            Ok(l) => loaded.push(l),
+            Err(e) => errors.extend(e),
+        }
+    }
+    let mut names = BTreeMap::new();
+    for l in &loaded {
+        if let Some(prev) = names.insert(l.scenario.name.clone(), l.path.clone()) {
+            errors.push(ScenarioError {
+                file: l.path.clone(),
+                line: 0,
+                column: 0,
+                message: format!(
+                    "scenario name `{}` is also used by {}; names identify suites in reports",
+                    l.scenario.name,
+                    prev.display()
+                ),
+                snippet: None,
+            });
+        }
+    }
+    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The JSON Schema of the scenario format, generated from the model.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(model::Scenario)).unwrap_or_default()
+}

@@ -1,0 +1,359 @@
+//! The scenario file format, version 1.
+//!
+//! These types are the single source of truth for the format: the YAML loader
+//! deserializes into them and `schemas/scenario.schema.json` is generated from
+//! them, so editors and `postdeploy validate` can never disagree. Every struct
+//! denies unknown keys because a typo in a gate that runs against production
+//! must be an error, not a silently skipped check.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::values::{HumanDuration, JsonPathExpr, MetricSelector, Pattern, StatusSpec};
+
+/// The current version of the scenario format. Files may omit `version`;
+/// a file written for a later version is rejected rather than half-understood.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "postdeploy scenario", extend("$id" = "https://postdeploy.dev/schemas/scenario.schema.json"))]
+pub struct Scenario {
+    /// Format version (currently 1).
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// Name shown in reports; also the JUnit test suite name.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Tags select scenarios and steps with `--tag`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Variables usable as `${name}`; `--var name=value` overrides them.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// Steps run in order; a failure stops the remaining steps of the scenario
+    /// (later steps usually depend on earlier captures).
+    #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
+    pub steps: Vec<Spanned<Step>>,
+    /// Steps that always run after `steps`, even after a failure: clean-up of
+    /// what the scenario created. A teardown step whose variables were never
+    /// captured is skipped, so it only ever deletes what this run created.
+    #[serde(default)]
+    #[schemars(with = "Vec<Step>")]
+    pub teardown: Vec<Spanned<Step>>,
+    /// Service-level objectives evaluated by `postdeploy load`, keyed by
+    /// request name (a step name) or `"*"` for the whole run.
+    #[serde(default)]
+    pub slo: BTreeMap<String, Slo>,
+}
+
+fn default_version() -> u32 {
+    FORMAT_VERSION
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Per-request timeout (e.g. `10s`).
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// Latency budget applied to every step that does not set its own.
+    #[serde(default)]
+    pub max_latency: Option<HumanDuration>,
+    /// Headers sent with every request of the scenario.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Name shown in reports; the JUnit test case name and the load test's
+    /// request name.
+    pub name: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Marks the probe that `--wait-ready` polls. Without any marked step,
+    /// the first step whose path mentions `health` is used.
+    #[serde(default)]
+    pub readiness: bool,
+    /// Send the request this many times and check every answer; `distinct`
+    /// assertions look across all of them.
+    #[serde(default)]
+    pub repeat: Option<u32>,
+    pub request: Request,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Values to remember for later steps: a JSONPath into the JSON body,
+    /// a response header, or a Prometheus sample sum.
+    #[serde(default)]
+    pub capture: BTreeMap<String, Capture>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// HTTP method; any token is allowed (GET, HEAD, OPTIONS, PATCH, ...).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path relative to the target (`/api/health`) or an absolute URL.
+    #[schemars(with = "String")]
+    pub path: Spanned<String>,
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub query: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// JSON body; strings may use `${var}` (a string that is only `${var}`
+    /// keeps the captured value's JSON type).
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub json: Option<Spanned<serde_json::Value>>,
+    /// Raw body, sent as is (set `Content-Type` yourself).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub body: Option<Spanned<String>>,
+    /// Per-step timeout overriding the scenario default.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// Follow redirects (default true, at most 10).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// `200`, `[200, 201]`, or a class such as `2xx`.
+    #[serde(default)]
+    pub status: Option<StatusSpec>,
+    /// Latency budget, measured to the last byte of the body.
+    #[serde(default)]
+    pub max_latency: Option<HumanDuration>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, HeaderExpect>,
+    #[serde(default)]
+    pub body: Vec<BodyAssert>,
+    /// A JSON Schema file, looked up in the schema directory.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub schema: Option<Spanned<String>>,
+    /// Assertions on a Prometheus text body.
+    #[serde(default)]
+    #[schemars(with = "Vec<MetricAssert>")]
+    pub metrics: Vec<Spanned<MetricAssert>>,
+    /// Assertions across the answers of a repeated step.
+    #[serde(default)]
+    pub distinct: Vec<DistinctAssert>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderExpect {
+    /// `true`: the header must be present; `false`: it must be absent.
+    #[serde(default)]
+    pub present: Option<bool>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub equals: Option<Spanned<String>>,
+    #[serde(default)]
+    pub matches: Option<Pattern>,
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub contains: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BodyAssert {
+    /// RFC 9535 JSONPath, e.g. `$.database.status`. Several operators may
+    /// be given; all must hold. Symbolic spellings (`==`, `<`, ...) work too.
+    pub path: JsonPathExpr,
+    /// `true`: the path must select something; `false`: nothing.
+    #[serde(default)]
+    pub exists: Option<bool>,
+    #[serde(default)]
+    pub matches: Option<Pattern>,
+    /// For a string: substring; for an array: an element equal to this.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub contains: Option<Spanned<serde_json::Value>>,
+    /// Length of a string, array or object.
+    #[serde(default)]
+    pub length: Option<Comparison>,
+    /// JSON type: string, number, integer, boolean, array, object, null.
+    #[serde(default, rename = "type")]
+    pub json_type: Option<JsonType>,
+    #[serde(default, alias = "==")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub equals: Option<Spanned<serde_json::Value>>,
+    #[serde(default, alias = "!=")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub not_equals: Option<Spanned<serde_json::Value>>,
+    #[serde(default, alias = "<")]
+    pub lt: Option<f64>,
+    #[serde(default, alias = "<=")]
+    pub le: Option<f64>,
+    #[serde(default, alias = ">")]
+    pub gt: Option<f64>,
+    #[serde(default, alias = ">=")]
+    pub ge: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonType {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Array,
+    Object,
+    Null,
+}
+
+/// A numeric comparison: a bare number means equality.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum Comparison {
+    Exactly(u64),
+    Ops(NumOps),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NumOps {
+    #[serde(default, alias = "==")]
+    pub equals: Option<f64>,
+    #[serde(default, alias = "<")]
+    pub lt: Option<f64>,
+    #[serde(default, alias = "<=")]
+    pub le: Option<f64>,
+    #[serde(default, alias = ">")]
+    pub gt: Option<f64>,
+    #[serde(default, alias = ">=")]
+    pub ge: Option<f64>,
+}
+
+/// One assertion on a Prometheus exposition. Exactly one of `family`,
+/// `sample` or `histogram` says what is measured.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricAssert {
+    /// The family must be declared (and have samples, unless `if_empty`
+    /// says otherwise).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub family: Option<Spanned<String>>,
+    /// Sum of the samples a PromQL-style selector matches, e.g.
+    /// `http_requests_total{status_code=~"5.."}`.
+    #[serde(default)]
+    pub sample: Option<MetricSelector>,
+    /// A histogram family (selector allowed) whose `quantile` is computed
+    /// from its buckets.
+    #[serde(default)]
+    pub histogram: Option<MetricSelector>,
+    /// Quantile in [0, 1] for `histogram`.
+    #[serde(default)]
+    pub quantile: Option<f64>,
+    /// Compute the quantile per label set of these labels (each must hold);
+    /// empty: over all series summed.
+    #[serde(default)]
+    pub by: Vec<String>,
+    /// Compare `value - ${var}` where var was captured earlier from the same
+    /// selector (`capture: { before: { metric: ... } }`).
+    #[serde(default)]
+    pub delta_from: Option<String>,
+    /// What a declared family without samples (or an unmatched selector)
+    /// means: `fail` (default), `warn` (passes, reported), or `pass`.
+    #[serde(default)]
+    pub if_empty: IfEmpty,
+    #[serde(default, alias = "==")]
+    pub equals: Option<f64>,
+    #[serde(default, alias = "!=")]
+    pub not_equals: Option<f64>,
+    #[serde(default, alias = "<")]
+    pub lt: Option<f64>,
+    #[serde(default, alias = "<=")]
+    pub le: Option<f64>,
+    #[serde(default, alias = ">")]
+    pub gt: Option<f64>,
+    #[serde(default, alias = ">=")]
+    pub ge: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IfEmpty {
+    #[default]
+    Fail,
+    Warn,
+    Pass,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DistinctAssert {
+    pub path: JsonPathExpr,
+    /// At least this many distinct values across the repeated answers.
+    #[serde(default)]
+    pub at_least: Option<u32>,
+    #[serde(default)]
+    pub at_most: Option<u32>,
+}
+
+/// Where a captured value comes from. A bare string is a JSONPath.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum Capture {
+    Path(JsonPathExpr),
+    Source(CaptureSource),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSource {
+    #[serde(default)]
+    pub path: Option<JsonPathExpr>,
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Sum of the samples matched by a selector; 0 when none match.
+    #[serde(default)]
+    pub metric: Option<MetricSelector>,
+}
+
+/// Thresholds for `postdeploy load`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    #[serde(default)]
+    pub p50: Option<HumanDuration>,
+    #[serde(default)]
+    pub p90: Option<HumanDuration>,
+    #[serde(default)]
+    pub p95: Option<HumanDuration>,
+    #[serde(default)]
+    pub p99: Option<HumanDuration>,
+    #[serde(default)]
+    pub max: Option<HumanDuration>,
+    /// Highest acceptable error ratio, e.g. `0.1%` or `0.001`.
+    #[serde(default)]
+    pub error_rate: Option<super::values::Ratio>,
+    /// Lowest acceptable throughput in requests per second.
+    #[serde(default)]
+    pub min_rps: Option<f64>,
+}

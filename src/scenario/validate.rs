@@ -1,0 +1,286 @@
+//! Checks that need more than one value at a time: variables defined before
+//! use, schema files that exist and compile, assertions that make sense.
+//! Every problem is collected (not just the first) and pinned to a location.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::load::{ScenarioError, Source};
+use super::model::{Capture, FORMAT_VERSION, MetricAssert, Scenario, Step};
+use super::template::{VarRef, json_references, references};
+
+/// Compiled JSON Schemas of one scenario, by the name the file uses.
+pub type Schemas = BTreeMap<String, Arc<jsonschema::Validator>>;
+
+pub struct Validator<'a> {
+    src: &'a Source,
+    schema_dirs: &'a [PathBuf],
+    errors: Vec<ScenarioError>,
+    schemas: Schemas,
+}
+
+impl<'a> Validator<'a> {
+    pub fn new(src: &'a Source, schema_dirs: &'a [PathBuf]) -> Self {
+        Validator {
+            src,
+            schema_dirs,
+            errors: Vec::new(),
+            schemas: Schemas::new(),
+        }
+    }
+
+    fn err(&mut self, loc: Location, msg: impl Into<String>) {
+        self.errors.push(self.src.error_at(loc, msg));
+    }
+
+    /// Validates the scenario; `cli_vars` are the `--var` names.
+    pub fn run(mut self, sc: &Scenario, cli_vars: &BTreeSet<String>) -> Result<Schemas, Vec<ScenarioError>> {
+        if sc.version != FORMAT_VERSION {
+            self.errors.push(self.src.error_whole(format!(
+                "scenario format version {} is not supported (this postdeploy reads version {FORMAT_VERSION})",
+                sc.version
+            )));
+        }
+        if sc.name.trim().is_empty() {
+            self.errors.push(self.src.error_whole("`name` must not be empty"));
+        }
+        if sc.steps.is_empty() {
+            self.errors.push(self.src.error_whole("a scenario needs at least one step in `steps`"));
+        }
+        let mut defined: BTreeSet<String> = sc.vars.keys().cloned().collect();
+        defined.extend(cli_vars.iter().cloned());
+        for (name, h) in &sc.defaults.headers {
+            self.check_header_name(name, h.referenced);
+            self.check_refs(&h.value, h.referenced, &defined);
+        }
+        let mut names = BTreeSet::new();
+        for step in &sc.steps {
+            self.step(step, &defined, &mut names);
+            defined.extend(step.value.capture.keys().cloned());
+        }
+        // Teardown may use anything a step could have captured; at run time
+        // a teardown step whose variables were never captured is skipped.
+        for step in &sc.teardown {
+            self.step(step, &defined, &mut names);
+            defined.extend(step.value.capture.keys().cloned());
+        }
+        for name in sc.slo.keys() {
+            if name != "*" && !names.contains(name) {
+                self.errors.push(self.src.error_whole(format!(
+                    "slo `{name}` names no step (use a step name or \"*\")"
+                )));
+            }
+        }
+        if self.errors.is_empty() {
+            Ok(self.schemas)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    fn step(&mut self, spanned: &Spanned<Step>, defined: &BTreeSet<String>, names: &mut BTreeSet<String>) {
+        let step = &spanned.value;
+        let at = spanned.referenced;
+        if step.name.trim().is_empty() {
+            self.err(at, "step `name` must not be empty");
+        } else if !names.insert(step.name.clone()) {
+            self.err(at, format!("duplicate step name `{}`: names identify steps in reports", step.name));
+        }
+        let req = &step.request;
+        if http::Method::from_bytes(req.method.as_bytes()).is_err() {
+            self.err(at, format!("invalid HTTP method `{}`", req.method));
+        }
+        if req.path.value.trim().is_empty() {
+            self.err(req.path.referenced, "`path` must not be empty");
+        }
+        self.check_refs(&req.path.value, req.path.referenced, defined);
+        for (k, v) in &req.query {
+            self.check_refs(k, v.referenced, defined);
+            self.check_refs(&v.value, v.referenced, defined);
+        }
+        for (k, v) in &req.headers {
+            self.check_header_name(k, v.referenced);
+            self.check_refs(&v.value, v.referenced, defined);
+        }
+        if let Some(j) = &req.json {
+            match json_references(&j.value) {
+                Ok(refs) => self.check_ref_list(refs, j.referenced, defined),
+                Err(e) => self.err(j.referenced, e),
+            }
+        }
+        if let Some(b) = &req.body {
+            self.check_refs(&b.value, b.referenced, defined);
+        }
+        if req.json.is_some() && req.body.is_some() {
+            self.err(at, "a request has either `json` or `body`, not both");
+        }
+        if step.repeat == Some(0) {
+            self.err(at, "`repeat` must be at least 1");
+        }
+        let ex = &step.expect;
+        if !ex.distinct.is_empty() && step.repeat.unwrap_or(1) < 2 {
+            self.err(at, "`distinct` needs `repeat` of at least 2");
+        }
+        for (name, h) in &ex.headers {
+            if h.present.is_none() && h.equals.is_none() && h.matches.is_none() && h.contains.is_none() {
+                self.err(at, format!("header expectation `{name}` needs one of present, equals, matches, contains"));
+            }
+            for s in [&h.equals, &h.contains].into_iter().flatten() {
+                self.check_refs(&s.value, s.referenced, defined);
+            }
+        }
+        for b in &ex.body {
+            let any = b.exists.is_some()
+                || b.matches.is_some()
+                || b.contains.is_some()
+                || b.length.is_some()
+                || b.json_type.is_some()
+                || b.equals.is_some()
+                || b.not_equals.is_some()
+                || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
+            if !any {
+                self.err(at, format!("body assertion on `{}` has no operator (equals, exists, matches, ...)", b.path.source));
+            }
+            for v in [&b.equals, &b.not_equals, &b.contains].into_iter().flatten() {
+                match json_references(&v.value) {
+                    Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
+                    Err(e) => self.err(v.referenced, e),
+                }
+            }
+        }
+        if let Some(s) = &ex.schema {
+            self.schema(s);
+        }
+        for m in &ex.metrics {
+            self.metric(&m.value, m.referenced, defined);
+        }
+        for (name, cap) in &step.capture {
+            if !valid_var_name(name) {
+                self.err(at, format!("capture name `{name}` may only use letters, digits, `_` and `-`"));
+            }
+            if let Capture::Source(src) = cap {
+                if let Some(h) = &src.header {
+                    self.check_header_name(h, at);
+                }
+            }
+        }
+    }
+
+    fn metric(&mut self, m: &MetricAssert, at: Location, defined: &BTreeSet<String>) {
+        let kinds = usize::from(m.family.is_some()) + usize::from(m.sample.is_some()) + usize::from(m.histogram.is_some());
+        if kinds != 1 {
+            self.err(at, "a metrics assertion needs exactly one of `family`, `sample`, `histogram`");
+            return;
+        }
+        let has_op = [m.equals, m.not_equals, m.lt, m.le, m.gt, m.ge].iter().any(Option::is_some);
+        if m.histogram.is_some() {
+            match m.quantile {
+                Some(q) if (0.0..=1.0).contains(&q) => {}
+                Some(q) => self.err(at, format!("quantile {q} is outside [0, 1]")),
+                None => self.err(at, "`histogram` needs `quantile` (e.g. 0.95)"),
+            }
+        } else if m.quantile.is_some() || !m.by.is_empty() {
+            self.err(at, "`quantile` and `by` apply to `histogram` only");
+        }
+        if (m.sample.is_some() || m.histogram.is_some()) && !has_op {
+            self.err(at, "a `sample` or `histogram` assertion needs a comparison (equals, lt, le, gt, ge, not_equals)");
+        }
+        if let Some(v) = &m.delta_from {
+            if m.sample.is_none() {
+                self.err(at, "`delta_from` applies to `sample` only");
+            } else if !defined.contains(v) {
+                self.err(at, format!("`delta_from: {v}` names no variable captured by an earlier step"));
+            }
+        }
+    }
+
+    fn schema(&mut self, s: &Spanned<String>) {
+        if self.schemas.contains_key(&s.value) {
+            return;
+        }
+        let Some(path) = find_schema(&s.value, &self.src.path, self.schema_dirs) else {
+            let looked: Vec<String> = schema_candidates(&s.value, &self.src.path, self.schema_dirs)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            self.err(s.referenced, format!("schema file `{}` not found (looked in {})", s.value, looked.join(", ")));
+            return;
+        };
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| format!("not valid JSON: {e}")));
+        match parsed.and_then(|v| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&v)
+                .map_err(|e| format!("not a valid JSON Schema: {e}"))
+        }) {
+            Ok(v) => {
+                self.schemas.insert(s.value.clone(), Arc::new(v));
+            }
+            Err(e) => self.err(s.referenced, format!("schema `{}`: {e}", path.display())),
+        }
+    }
+
+    fn check_header_name(&mut self, name: &str, at: Location) {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            self.err(at, format!("invalid header name `{name}`"));
+        }
+    }
+
+    fn check_refs(&mut self, s: &str, at: Location, defined: &BTreeSet<String>) {
+        match references(s) {
+            Ok(refs) => self.check_ref_list(refs, at, defined),
+            Err(e) => self.err(at, e),
+        }
+    }
+
+    fn check_ref_list(&mut self, refs: Vec<VarRef>, at: Location, defined: &BTreeSet<String>) {
+        for r in refs {
+            match r {
+                VarRef::Var(n) if !defined.contains(&n) => {
+                    let hint = defined
+                        .iter()
+                        .map(|d| (strsim::damerau_levenshtein(&n, d), d))
+                        .filter(|(d, _)| *d <= 2)
+                        .min()
+                        .map(|(_, d)| format!("; did you mean `{d}`?"))
+                        .unwrap_or_else(|| {
+                            " (define it in `vars`, pass `--var`, or capture it in an earlier step)".to_string()
+                        });
+                    self.err(at, format!("undefined variable `{n}`{hint}"));
+                }
+                VarRef::Env(n) if std::env::var_os(&n).is_none() => {
+                    self.err(at, format!("environment variable `{n}` is not set"));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn valid_var_name(n: &str) -> bool {
+    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Where a schema named in a scenario is looked for, in order: the
+/// `--schemas` directories, next to the scenario, and `../schemas` from it
+/// (the layout of this repository).
+fn schema_candidates(name: &str, scenario: &Path, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return vec![p.to_path_buf()];
+    }
+    let base = scenario.parent().unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = dirs.iter().map(|d| d.join(p)).collect();
+    out.push(base.join(p));
+    out.push(base.join("..").join("schemas").join(p));
+    out
+}
+
+fn find_schema(name: &str, scenario: &Path, dirs: &[PathBuf]) -> Option<PathBuf> {
+    schema_candidates(name, scenario, dirs).into_iter().find(|p| p.is_file())
+}
