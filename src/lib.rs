@@ -1,5 +1,17 @@
 //! postdeploy: verify and load-test an HTTP API right after it is deployed.
+//!
+//! Data flows one way: scenario files → validated model (`scenario`) →
+//! execution (`verify`) → assertion results (`check`) → reports (`report`).
 
 pub mod check;
+pub mod cli;
+pub mod event;
+pub mod exit;
+pub mod http;
 pub mod metrics;
+pub mod outcome;
+pub mod prepare;
+pub mod report;
 pub mod scenario;
+pub mod target;
+pub mod verify;

@@ -1,3 +1,3 @@
-fn main() {
-    println!("postdeploy: work in progress");
+fn main() -> std::process::ExitCode {
+    postdeploy::cli::main()
 }

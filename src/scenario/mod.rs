@@ -25,6 +25,9 @@ pub struct Loaded {
     pub sha256: String,
     pub scenario: Scenario,
     pub schemas: Schemas,
+    /// Environment variables the file reads (`${env.NAME}`): their values
+    /// are secrets that reports redact.
+    pub env_refs: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -75,11 +78,22 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Scenario
     let scenario = src.parse().map_err(|e| vec![e])?;
     let cli: BTreeSet<String> = opts.vars.keys().cloned().collect();
     let schemas = validate::Validator::new(&src, &opts.schema_dirs).run(&scenario, &cli)?;
+    let env_refs = src
+        .text
+        .lines()
+        .filter_map(|l| template::references(l).ok())
+        .flatten()
+        .filter_map(|r| match r {
+            template::VarRef::Env(n) => Some(n),
+            template::VarRef::Var(_) => None,
+        })
+        .collect();
     Ok(Loaded {
         path: path.to_path_buf(),
         sha256: hex(&Sha256::digest(src.text.as_bytes())),
         scenario,
         schemas,
+        env_refs,
     })
 }
 

@@ -1,0 +1,108 @@
+//! What a verify run found: plain data, built by the runner and read by
+//! every reporter (console, JUnit, JSON). `FORMAT` versions the JSON form.
+
+use serde::Serialize;
+
+use crate::check::AssertionResult;
+
+/// Version tag of the `--json` report; bump on any breaking change.
+pub const FORMAT: &str = "postdeploy.verify/v1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Step,
+    Teardown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Passed,
+    /// An expectation did not hold.
+    Failed,
+    /// No response could be judged (connection, TLS, timeout, body cap...).
+    Error,
+    /// Not run: an earlier failure, a missing capture, or a tag filter.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub phase: Phase,
+    pub verdict: Verdict,
+    pub method: String,
+    /// The URL with secrets redacted.
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Latency of the last answer (ms); for repeated steps see `latencies_ms`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latencies_ms: Vec<f64>,
+    pub assertions: Vec<AssertionResult>,
+    /// Transport error or skip reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Redacted request and response excerpts for people reading a failure.
+    pub request_excerpt: String,
+    pub response_excerpt: String,
+    /// In a soak: how many passes ran this step and how many failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakCount>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SoakCount {
+    pub runs: u64,
+    pub failures: u64,
+}
+
+impl StepReport {
+    /// The assertions that did not hold.
+    pub fn failures(&self) -> impl Iterator<Item = &AssertionResult> {
+        self.assertions.iter().filter(|a| !a.passed)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub steps: Vec<StepReport>,
+    pub duration_ms: f64,
+}
+
+impl ScenarioReport {
+    pub fn passed(&self) -> bool {
+        self.steps.iter().all(|s| matches!(s.verdict, Verdict::Passed | Verdict::Skipped))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyReport {
+    pub ready: bool,
+    pub attempts: u32,
+    pub waited_ms: f64,
+    pub last: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub format: &'static str,
+    pub tool_version: &'static str,
+    pub target: String,
+    pub started_at: String,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ReadyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soak_passes: Option<u64>,
+    pub scenarios: Vec<ScenarioReport>,
+    pub passed: bool,
+}

@@ -1,0 +1,150 @@
+//! The console reporter: one line per step, expectations beside what came
+//! back for failures, a spinner on a terminal and plain lines in CI.
+
+use std::io::Write;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check::fmt_duration;
+use crate::event::{Event, Sink};
+use crate::outcome::{Phase, RunReport, StepReport, Verdict};
+
+pub struct Console<W: Write> {
+    out: W,
+    spinner: Option<ProgressBar>,
+    interactive: bool,
+}
+
+impl<W: Write> Console<W> {
+    /// `interactive`: draw a spinner while a step runs (a terminal, not CI).
+    pub fn new(out: W, interactive: bool) -> Self {
+        Console {
+            out,
+            spinner: None,
+            interactive,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn line(&mut self, s: &str) {
+        if let Some(sp) = &self.spinner {
+            sp.finish_and_clear();
+        }
+        self.spinner = None;
+        // Output is best effort: a closed pipe must not abort the gate.
+        let _ = writeln!(self.out, "{s}");
+    }
+}
+
+pub fn step_line(r: &StepReport) -> String {
+    let tag = match r.verdict {
+        Verdict::Passed => "PASS",
+        Verdict::Failed => "FAIL",
+        Verdict::Error => "ERR ",
+        Verdict::Skipped => "SKIP",
+    };
+    let name = match r.phase {
+        Phase::Step => r.name.clone(),
+        Phase::Teardown => format!("teardown: {}", r.name),
+    };
+    if r.verdict == Verdict::Skipped {
+        return format!("  {tag} {name} ({})", r.message.as_deref().unwrap_or("skipped"));
+    }
+    let path = url::Url::parse(&r.url)
+        .map(|u| match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        })
+        .unwrap_or_else(|_| r.url.clone());
+    let status = r.status.map(|s| s.to_string()).unwrap_or_else(|| "---".into());
+    let latency = match (r.latency_ms, r.budget_ms) {
+        (Some(l), Some(b)) => format!("{} / {}", fmt_duration(ms(l)), fmt_duration(ms(b))),
+        (Some(l), None) => fmt_duration(ms(l)),
+        _ => String::new(),
+    };
+    let reps = if r.latencies_ms.len() > 1 { format!(" x{}", r.latencies_ms.len()) } else { String::new() };
+    let soak = r.soak.map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures)).unwrap_or_default();
+    let mut s = format!("  {tag} {name:<40} {:<7} {path:<28} {status:>3}{reps}  {latency}{soak}", r.method);
+    for a in r.failures() {
+        s.push_str(&format!("\n         {}: expected {}, got {}", a.subject, a.expected, a.actual));
+    }
+    for a in r.assertions.iter().filter(|a| a.warning.is_some()) {
+        s.push_str(&format!("\n         warning: {}: {}", a.subject, a.warning.as_deref().unwrap_or("")));
+    }
+    if let Some(m) = r.message.as_deref().filter(|_| r.verdict != Verdict::Passed) {
+        s.push_str(&format!("\n         {m}"));
+    }
+    s
+}
+
+fn ms(v: f64) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(v / 1000.0)
+}
+
+pub fn summary_line(r: &RunReport) -> String {
+    let mut counts = [0usize; 4];
+    for s in r.scenarios.iter().flat_map(|s| &s.steps) {
+        counts[match s.verdict {
+            Verdict::Passed => 0,
+            Verdict::Failed => 1,
+            Verdict::Error => 2,
+            Verdict::Skipped => 3,
+        }] += 1;
+    }
+    let verdict = if r.ready.as_ref().is_some_and(|x| !x.ready) {
+        "NOT READY"
+    } else if r.passed {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    format!(
+        "{verdict}: {} passed, {} failed, {} errors, {} skipped in {}",
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3],
+        fmt_duration(ms(r.duration_ms))
+    )
+}
+
+impl<W: Write> Sink for Console<W> {
+    fn event(&mut self, e: &Event<'_>) {
+        match e {
+            Event::RunStarted { target, scenarios } => {
+                self.line(&format!("postdeploy verify: {scenarios} scenario(s) against {target}"));
+            }
+            Event::ReadyAttempt { attempt, passed, streak, needed, summary, elapsed } => {
+                let mark = if *passed { format!("ok {streak}/{needed}") } else { "waiting".into() };
+                self.line(&format!("  ready #{attempt:<3} {:>6.1}s  {mark:<8} {summary}", elapsed.as_secs_f64()));
+            }
+            Event::ScenarioStarted { name } => self.line(&format!("{name}")),
+            Event::StepStarted { step, .. } => {
+                if self.interactive {
+                    let sp = ProgressBar::new_spinner();
+                    sp.set_style(ProgressStyle::with_template("  {spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    sp.set_message(step.to_string());
+                    sp.enable_steady_tick(std::time::Duration::from_millis(80));
+                    self.spinner = Some(sp);
+                }
+            }
+            Event::StepFinished { report, .. } => {
+                let l = step_line(report);
+                self.line(&l);
+            }
+            Event::SoakPass { pass, failed_steps, remaining } => {
+                self.line(&format!("soak pass {pass}: {failed_steps} failed step(s), {:.0}s left", remaining.as_secs_f64()));
+            }
+            Event::RunFinished { report } => {
+                if let Some(r) = report.ready.as_ref().filter(|r| !r.ready) {
+                    self.line(&format!("target not ready after {:.1}s ({} attempts): {}", r.waited_ms / 1000.0, r.attempts, r.last));
+                }
+                let l = summary_line(report);
+                self.line(&l);
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! JUnit XML: one `testsuite` per scenario, one `testcase` per step. A failed
+//! expectation is a `<failure>`, a transport fault an `<error>` (the Hurl
+//! convention CI systems render best); excerpts go to `system-out`.
+//!
+//! quick-junit rather than junit-report: it strips characters XML cannot
+//! carry (response bodies contain anything) and writes the attributes
+//! Jenkins' schema requires.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::xml_safe;
+use crate::outcome::{RunReport, StepReport, Verdict};
+
+pub fn render(run: &RunReport) -> anyhow::Result<String> {
+    let mut report = Report::new("postdeploy verify");
+    report.set_time(Duration::from_secs_f64(run.duration_ms / 1000.0));
+    if let Some(r) = &run.ready {
+        if !r.ready {
+            let mut suite = TestSuite::new("readiness");
+            add_meta(&mut suite, run);
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_type("not-ready");
+            status.set_message(xml_safe(&format!("target never became ready after {} attempts", r.attempts)));
+            status.set_description(xml_safe(&format!("last attempt: {}", r.last)));
+            let mut case = TestCase::new("wait-ready", status);
+            case.set_classname("readiness");
+            case.set_time(Duration::from_secs_f64(r.waited_ms / 1000.0));
+            suite.add_test_case(case);
+            report.add_test_suite(suite);
+        }
+    }
+    for sc in &run.scenarios {
+        let mut suite = TestSuite::new(xml_safe(&sc.name));
+        add_meta(&mut suite, run);
+        suite.add_property(("scenario.file", xml_safe(&sc.file).as_str()));
+        suite.add_property(("scenario.sha256", sc.sha256.as_str()));
+        suite.set_time(Duration::from_secs_f64(sc.duration_ms / 1000.0));
+        for step in &sc.steps {
+            suite.add_test_case(case(&sc.name, step));
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
+}
+
+fn add_meta(suite: &mut TestSuite, run: &RunReport) {
+    suite.add_property(("target", xml_safe(&run.target).as_str()));
+    suite.add_property(("started_at", run.started_at.as_str()));
+    suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
+    if let Some(p) = run.soak_passes {
+        suite.add_property(("soak.passes", p.to_string().as_str()));
+    }
+}
+
+fn case(scenario: &str, step: &StepReport) -> TestCase {
+    let name = match step.phase {
+        crate::outcome::Phase::Step => step.name.clone(),
+        crate::outcome::Phase::Teardown => format!("teardown: {}", step.name),
+    };
+    let status = match step.verdict {
+        Verdict::Passed => TestCaseStatus::success(),
+        Verdict::Skipped => {
+            let mut s = TestCaseStatus::skipped();
+            if let Some(m) = &step.message {
+                s.set_message(xml_safe(m));
+            }
+            s
+        }
+        Verdict::Failed => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let fails: Vec<_> = step.failures().collect();
+            let first = fails
+                .first()
+                .map(|a| format!("{}: expected {}, got {}", a.subject, a.expected, a.actual))
+                .or_else(|| step.message.clone())
+                .unwrap_or_else(|| "failed".into());
+            s.set_type("assertion");
+            s.set_message(xml_safe(&truncate(&first, 300)));
+            // GitLab shows the element text, not the message attribute.
+            let mut text: Vec<String> = fails
+                .iter()
+                .map(|a| format!("{}\n  expected: {}\n  actual:   {}", a.subject, a.expected, a.actual))
+                .collect();
+            if let Some(m) = &step.message {
+                text.push(m.clone());
+            }
+            s.set_description(xml_safe(&text.join("\n")));
+            s
+        }
+        Verdict::Error => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            let msg = step.message.clone().unwrap_or_else(|| "error".into());
+            s.set_type("transport");
+            s.set_message(xml_safe(&truncate(&msg, 300)));
+            s.set_description(xml_safe(&msg));
+            s
+        }
+    };
+    let mut c = TestCase::new(xml_safe(&name), status);
+    c.set_classname(xml_safe(scenario));
+    if let Some(l) = step.latency_ms {
+        c.set_time(Duration::from_secs_f64(l / 1000.0));
+    }
+    let mut out = step.request_excerpt.clone();
+    if !step.response_excerpt.is_empty() {
+        out.push_str("\n---\n");
+        out.push_str(&step.response_excerpt);
+    }
+    if !out.is_empty() {
+        c.set_system_out(xml_safe(&out));
+    }
+    c
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}

@@ -1,0 +1,120 @@
+//! `--wait-ready`: poll the readiness probe with backoff until it passes
+//! N times in a row. ECS takes minutes to roll tasks and the load balancer
+//! answers 502 meanwhile; those answers are expected, not failures.
+
+use std::time::{Duration, Instant};
+
+use crate::check::{self, Context};
+use crate::event::{Event, Sink};
+use crate::http::Client;
+use crate::outcome::ReadyReport;
+use crate::prepare::prepare;
+use crate::scenario::Loaded;
+use crate::scenario::model::Step;
+use crate::scenario::template::Scope;
+
+use super::{VerifyOptions, ms};
+
+/// The step marked `readiness: true`, else the first step whose path
+/// mentions `health`.
+pub fn find_readiness_step<'a>(scenarios: &[&'a Loaded]) -> Option<(&'a Loaded, &'a Step)> {
+    let all = || scenarios.iter().flat_map(|l| l.scenario.steps.iter().map(move |s| (*l, &s.value)));
+    all().find(|(_, s)| s.readiness).or_else(|| all().find(|(_, s)| s.request.path.value.contains("health")))
+}
+
+pub async fn wait(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, deadline: Duration, sink: &mut dyn Sink) -> ReadyReport {
+    let t0 = Instant::now();
+    let Some((l, step)) = find_readiness_step(scenarios) else {
+        return ReadyReport {
+            ready: false,
+            attempts: 0,
+            waited_ms: 0.0,
+            last: "no readiness step: mark one with `readiness: true`".into(),
+        };
+    };
+    let sc = &l.scenario;
+    let scope = Scope::new(
+        sc.vars
+            .iter()
+            .chain(opts.vars.iter())
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    );
+    let needed = opts.ready_successes.max(1);
+    let mut streak = 0;
+    let mut attempt = 0;
+    let mut backoff = Duration::from_millis(250);
+    let mut last: String;
+    loop {
+        attempt += 1;
+        let passed = match prepare(&step.request, &sc.defaults, &opts.request, &scope) {
+            Err(e) => {
+                last = format!("cannot build the readiness request: {e}");
+                false
+            }
+            Ok(mut p) => {
+                // Never wait on one attempt past the deadline.
+                p.timeout = p.timeout.min(deadline.saturating_sub(t0.elapsed()).max(Duration::from_millis(100)));
+                match client.send(&p).await {
+                    Err(e) => {
+                        last = e.to_string();
+                        false
+                    }
+                    Ok(resp) => {
+                        // Latency budgets are for the checks, not for readiness.
+                        let ctx = Context {
+                            scope: &scope,
+                            schemas: &l.schemas,
+                            max_latency: None,
+                        };
+                        let results = check::evaluate(&step.expect, &resp, &ctx);
+                        let failed: Vec<String> = results
+                            .iter()
+                            .filter(|r| !r.passed)
+                            .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+                            .collect();
+                        last = if failed.is_empty() {
+                            format!("HTTP {} in {}", resp.status, check::fmt_duration(resp.latency))
+                        } else {
+                            format!("HTTP {} ({})", resp.status, failed.join("; "))
+                        };
+                        failed.is_empty()
+                    }
+                }
+            }
+        };
+        streak = if passed { streak + 1 } else { 0 };
+        sink.event(&Event::ReadyAttempt {
+            attempt,
+            passed,
+            streak,
+            needed,
+            summary: &last,
+            elapsed: t0.elapsed(),
+        });
+        if streak >= needed {
+            return ReadyReport {
+                ready: true,
+                attempts: attempt,
+                waited_ms: ms(t0.elapsed()),
+                last,
+            };
+        }
+        let left = deadline.saturating_sub(t0.elapsed());
+        if left.is_zero() {
+            return ReadyReport {
+                ready: false,
+                attempts: attempt,
+                waited_ms: ms(t0.elapsed()),
+                last,
+            };
+        }
+        // Consecutive successes are confirmed quickly; failures back off
+        // exponentially up to 5 s.
+        let pause = if passed { Duration::from_millis(200) } else { backoff };
+        if !passed {
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        tokio::time::sleep(pause.min(left)).await;
+    }
+}
