@@ -147,7 +147,8 @@ impl Lab {
     fn plan(&self, method: &Method, route: &str) -> Plan {
         let r = self.read();
         let matches = |rule_route: &str, rule_method: &Option<String>| {
-            (rule_route == "*" || rule_route == route)
+            // `*` spares the scrape endpoint so faults can be observed while injected.
+            ((rule_route == "*" && route != "/api/metrics") || rule_route == route)
                 && rule_method
                     .as_deref()
                     .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()))

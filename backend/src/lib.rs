@@ -147,7 +147,7 @@ pub async fn healthcheck(port: u16) -> bool {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
         s.write_all(b"GET /api/health HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .await?;
-        let mut head = vec![0u8; 64];
+        let mut head = [0u8; 64];
         let mut n = 0;
         while n < 12 {
             let m = s.read(&mut head[n..]).await?;

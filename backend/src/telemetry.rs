@@ -26,6 +26,46 @@ use crate::state::AppState;
 const HTTP_BUCKETS: [f64; 10] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0];
 const DB_BUCKETS: [f64; 9] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0];
 
+/// Every family this module exports, as (name, type, help).
+const FAMILIES: [(&str, &str, &str); 8] = [
+    (
+        "http_request_duration_seconds",
+        "histogram",
+        "Duration of HTTP requests in seconds",
+    ),
+    (
+        "http_requests_total",
+        "counter",
+        "Total number of HTTP requests",
+    ),
+    (
+        "http_request_errors_total",
+        "counter",
+        "Total number of HTTP request errors",
+    ),
+    (
+        "db_query_duration_seconds",
+        "histogram",
+        "Duration of database queries in seconds",
+    ),
+    (
+        "db_queries_total",
+        "counter",
+        "Total number of database queries",
+    ),
+    (
+        "db_query_errors_total",
+        "counter",
+        "Total number of database query errors",
+    ),
+    ("backend_info", "gauge", "Backend application information"),
+    (
+        "backend_uptime_seconds",
+        "gauge",
+        "Application uptime in seconds",
+    ),
+];
+
 /// `route` label for requests no route matched: a fixed value keeps the
 /// label set bounded whatever URLs clients send.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -229,6 +269,13 @@ impl Telemetry {
         }
         let mut out = crate::process::render();
         out.push_str(&to_prometheus_text(&open_metrics));
+        // prometheus-client omits families without series; the original
+        // always announced them, and scrapers may look for the TYPE line.
+        for (name, kind, help) in FAMILIES {
+            if !out.contains(&format!("# TYPE {name} ")) {
+                let _ = write!(out, "# HELP {name} {help}.\n# TYPE {name} {kind}\n");
+            }
+        }
         out
     }
 }
@@ -360,7 +407,7 @@ mod tests {
             "http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 1\n"
         ));
         assert!(text.contains("backend_info{version=\"1.0.0\",environment=\"development\"} 1\n"));
-        assert!(text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.005\"} 1\n"));
+        assert!(text.contains("http_request_duration_seconds_bucket{le=\"0.005\",method=\"GET\",route=\"/api/health\",status_code=\"200\"} 1\n"));
         assert!(text.contains("error_type=\"NotFoundException\""));
         assert!(text.contains("backend_uptime_seconds "));
     }

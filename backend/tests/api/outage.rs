@@ -1,0 +1,206 @@
+//! A real database outage on PostgreSQL, without restarting the backend: a
+//! TCP proxy between the backend and PostgreSQL is cut (listener closed,
+//! connections killed, new ones refused) and then restored.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::support::{Engine, Storage, TestApp, admin_url, assert_error_shape};
+
+struct Proxy {
+    addr: SocketAddr,
+    upstream: String,
+    accept: Option<JoinHandle<()>>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let mut p = Proxy {
+            addr,
+            upstream,
+            accept: None,
+            links: Arc::default(),
+        };
+        p.serve(listener);
+        p
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream.clone();
+        let links = self.links.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links.lock().expect("links").push(link);
+            }
+        }));
+    }
+
+    /// Closes the listener (new connections are refused) and kills every
+    /// open connection.
+    fn cut(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        for l in self.links.lock().expect("links").drain(..) {
+            l.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        // The aborted accept task drops its listener asynchronously; retry
+        // briefly until the port is free again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => return self.serve(l),
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("rebinding the proxy: {e}"),
+            }
+        }
+    }
+}
+
+/// host:port of a PostgreSQL URL.
+fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let hp = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if hp.contains(':') {
+        hp.to_owned()
+    } else {
+        format!("{hp}:5432")
+    }
+}
+
+fn with_host_port(url: &str, hp: &str) -> String {
+    let old = host_port(url);
+    let old_no_port = old.trim_end_matches(":5432");
+    if url.contains(&old) {
+        url.replacen(&old, hp, 1)
+    } else {
+        url.replacen(old_no_port, hp, 1)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_reported_and_recovers_without_restart() {
+    let storage = Storage::new(Engine::Postgres).await;
+    let direct = storage.pg_url().expect("pg").to_owned();
+    let mut proxy = Proxy::start(host_port(&admin_url())).await;
+    let via_proxy = with_host_port(&direct, &proxy.addr.to_string());
+    let app = TestApp::spawn_with(Engine::Postgres, storage, |mut c| {
+        c.database = backend::Database::PostgresUrl(via_proxy);
+        c
+    })
+    .await;
+    let c = app.client.clone();
+    let created = c
+        .post_json(
+            "/api/projects",
+            &json!({"title": "kept", "description": "d"}),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    assert_eq!(c.get("/api/health").await.status, 200);
+
+    proxy.cut();
+    // Health reports the outage within 2 s.
+    let t = Instant::now();
+    let mut health = c.get("/api/health").await;
+    while health.status == 200 && t.elapsed() < Duration::from_secs(2) {
+        health = c.get("/api/health").await;
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "health took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(health.status, 503, "{}", health.text);
+    let v = health.json();
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["database"]["status"], "error");
+    // A second check, now against refused connections, is still prompt.
+    let t = Instant::now();
+    assert_eq!(c.get("/api/health").await.status, 503);
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // Projects routes fail fast in the contract's shape.
+    for (m, path, body) in [
+        ("GET", "/api/projects".to_owned(), None),
+        ("GET", format!("/api/projects/{id}"), None),
+        (
+            "POST",
+            "/api/projects".to_owned(),
+            Some(json!({"title": "t", "description": "d"})),
+        ),
+        (
+            "PUT",
+            format!("/api/projects/{id}"),
+            Some(json!({"title": "t"})),
+        ),
+        ("DELETE", format!("/api/projects/{id}"), None),
+    ] {
+        let t = Instant::now();
+        let r = c
+            .send(
+                m,
+                &path,
+                body.map(|b| ("application/json", b.to_string().into_bytes())),
+                &[],
+            )
+            .await;
+        assert!(
+            r.status == 503 || r.status == 500,
+            "{m} {path}: {} {}",
+            r.status,
+            r.text
+        );
+        assert_error_shape(&r, r.status);
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "{m} {path} took {:?}",
+            t.elapsed()
+        );
+    }
+
+    proxy.restore().await;
+    let t = Instant::now();
+    loop {
+        let h = c.get("/api/health").await;
+        if h.status == 200 {
+            assert_eq!(h.json()["database"]["status"], "connected");
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "no recovery: {}",
+            h.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = c.get(&format!("/api/projects/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["title"], "kept");
+    app.finish().await;
+    proxy.cut();
+}
