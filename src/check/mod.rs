@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::metrics::Exposition;
 use crate::scenario::Schemas;
-use crate::scenario::model::{Capture, DistinctAssert, Expect};
+use crate::scenario::model::{Capture, Count, DistinctAssert, Expect, IfEmpty};
 use crate::scenario::template::Scope;
 
 pub use body::json_type_name;
@@ -220,10 +220,25 @@ pub fn capture(
 }
 
 /// Assertions across the answers of a repeated step.
-pub fn distinct(asserts: &[DistinctAssert], responses: &[Response]) -> Vec<AssertionResult> {
+pub fn distinct(asserts: &[DistinctAssert], responses: &[Response], scope: &Scope) -> Vec<AssertionResult> {
     asserts
         .iter()
         .map(|d| {
+            let subject = format!("distinct {}", d.path.source);
+            let count = |c: &Option<Count>| -> Result<Option<u32>, String> {
+                match c {
+                    None => Ok(None),
+                    Some(Count::Number(n)) => Ok(Some(*n)),
+                    Some(Count::Var(v)) => {
+                        let s = scope.render(v)?;
+                        s.trim().parse().map(Some).map_err(|_| format!("`{v}` is `{s}`, not a whole number"))
+                    }
+                }
+            };
+            let (lo, hi) = match (count(&d.at_least), count(&d.at_most)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(e), _) | (_, Err(e)) => return AssertionResult::new(Kind::Distinct, subject, "a count", e, false),
+            };
             let mut seen: Vec<String> = Vec::new();
             for r in responses {
                 let obs = Observed::new(r);
@@ -235,17 +250,25 @@ pub fn distinct(asserts: &[DistinctAssert], responses: &[Response]) -> Vec<Asser
                 }
             }
             let n = seen.len() as u32;
-            let ok = d.at_least.is_none_or(|m| n >= m) && d.at_most.is_none_or(|m| n <= m);
-            let expected = match (d.at_least, d.at_most) {
+            let expected = match (lo, hi) {
                 (Some(a), Some(b)) => format!("{a}..={b} distinct values"),
                 (Some(a), None) => format!(">= {a} distinct values"),
                 (None, Some(b)) => format!("<= {b} distinct values"),
                 (None, None) => "any number of distinct values".to_string(),
             };
+            if n == 0 && d.if_missing != IfEmpty::Fail {
+                let what = format!("no answer has {}", d.path.source);
+                let mut r = AssertionResult::new(Kind::Distinct, subject, expected, what.clone(), true);
+                if d.if_missing == IfEmpty::Warn {
+                    r.warning = Some(what);
+                }
+                return r;
+            }
+            let ok = lo.is_none_or(|m| n >= m) && hi.is_none_or(|m| n <= m);
             let shown: Vec<&str> = seen.iter().take(5).map(String::as_str).collect();
             AssertionResult::new(
                 Kind::Distinct,
-                format!("distinct {}", d.path.source),
+                subject,
                 expected,
                 format!("{n} over {} answers [{}]", responses.len(), shown.join(", ")),
                 ok,

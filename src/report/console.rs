@@ -67,7 +67,7 @@ pub fn step_line(r: &StepReport) -> String {
     };
     let reps = if r.latencies_ms.len() > 1 { format!(" x{}", r.latencies_ms.len()) } else { String::new() };
     let soak = r.soak.map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures)).unwrap_or_default();
-    let mut s = format!("  {tag} {name:<40} {:<7} {path:<28} {status:>3}{reps}  {latency}{soak}", r.method);
+    let mut s = format!("  {tag} {name}  ({} {path} -> {status}{reps}, {latency}){soak}", r.method);
     for a in r.failures() {
         s.push_str(&format!("\n         {}: expected {}, got {}", a.subject, a.expected, a.actual));
     }

@@ -309,11 +309,25 @@ pub enum IfEmpty {
 #[serde(deny_unknown_fields)]
 pub struct DistinctAssert {
     pub path: JsonPathExpr,
-    /// At least this many distinct values across the repeated answers.
+    /// At least this many distinct values across the repeated answers; a
+    /// number or a `${var}` (so `--var min_instances=2` can raise it in
+    /// production behind a load balancer).
     #[serde(default)]
-    pub at_least: Option<u32>,
+    pub at_least: Option<Count>,
     #[serde(default)]
-    pub at_most: Option<u32>,
+    pub at_most: Option<Count>,
+    /// What it means when no answer has the path at all (an implementation
+    /// without the field): `fail` (default), `warn`, or `pass`.
+    #[serde(default)]
+    pub if_missing: IfEmpty,
+}
+
+/// A count written as a number or as a `${var}` resolved at run time.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[serde(untagged)]
+pub enum Count {
+    Number(u32),
+    Var(String),
 }
 
 /// Where a captured value comes from. A bare string is a JSONPath.

@@ -124,6 +124,13 @@ impl<'a> Validator<'a> {
         if !ex.distinct.is_empty() && step.repeat.unwrap_or(1) < 2 {
             self.err(at, "`distinct` needs `repeat` of at least 2");
         }
+        for d in &ex.distinct {
+            for c in [&d.at_least, &d.at_most].into_iter().flatten() {
+                if let super::model::Count::Var(v) = c {
+                    self.check_refs(v, at, defined);
+                }
+            }
+        }
         for (name, h) in &ex.headers {
             if h.present.is_none() && h.equals.is_none() && h.matches.is_none() && h.contains.is_none() {
                 self.err(at, format!("header expectation `{name}` needs one of present, equals, matches, contains"));

@@ -10,7 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Capture, CaptureSource, Comparison, NumOps};
+use super::model::{Capture, CaptureSource, Comparison, Count, NumOps};
 
 /// Implements `Deserialize` from a string through `FromStr`-like parsing and
 /// a string JSON Schema with the given description.
@@ -369,6 +369,31 @@ impl<'de> Deserialize<'de> for Capture {
                     ));
                 }
                 Ok(Capture::Source(src))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number or a `${var}`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+                u32::try_from(v).map(Count::Number).map_err(|_| E::custom("count is too large"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Count, E> {
+                if let Ok(n) = v.trim().parse::<u32>() {
+                    return Ok(Count::Number(n));
+                }
+                match super::template::references(v) {
+                    Ok(r) if !r.is_empty() => Ok(Count::Var(v.to_string())),
+                    _ => Err(E::custom(format!("`{v}` is neither a whole number nor a `${{var}}`"))),
+                }
             }
         }
         d.deserialize_any(V)

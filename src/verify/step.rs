@@ -102,7 +102,7 @@ pub async fn execute(step: &Step, phase: Phase, sc: &Scenario, l: &Loaded, clien
         report.latency_ms = Some(ms(last.latency));
         report.response_excerpt = redact(&response_excerpt(last), &secrets);
         if report.verdict != Verdict::Error {
-            report.assertions.extend(check::distinct(&step.expect.distinct, &responses));
+            report.assertions.extend(check::distinct(&step.expect.distinct, &responses, scope));
             let (values, failures) = check::capture(&step.capture, last);
             for (k, v) in values {
                 scope.set(&k, v);
