@@ -8,6 +8,7 @@ pub mod cli;
 pub mod event;
 pub mod exit;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod outcome;
 pub mod prepare;

@@ -49,10 +49,17 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Vec<Step>")]
     pub teardown: Vec<Spanned<Step>>,
+    /// Relative share of load-test users running this scenario.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
     /// Service-level objectives evaluated by `postdeploy load`, keyed by
     /// request name (a step name) or `"*"` for the whole run.
     #[serde(default)]
     pub slo: BTreeMap<String, Slo>,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 fn default_version() -> u32 {
@@ -97,6 +104,9 @@ pub struct Step {
     /// a response header, or a Prometheus sample sum.
     #[serde(default)]
     pub capture: BTreeMap<String, Capture>,
+    /// Pause after this step in a load test (think time).
+    #[serde(default)]
+    pub think: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -370,4 +380,8 @@ pub struct Slo {
     /// Lowest acceptable throughput in requests per second.
     #[serde(default)]
     pub min_rps: Option<f64>,
+    /// Most 5xx answers the server's own metrics may count during the run
+    /// (usually 0); whole run (`"*"`) only.
+    #[serde(default)]
+    pub server_5xx: Option<u64>,
 }

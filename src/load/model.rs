@@ -1,0 +1,131 @@
+//! What a load run measured: plain data handed from the runner (which owns
+//! goose and the recorders) to the reporters (summary.json, hlog, hgrm,
+//! JUnit, HTML) and the SLO evaluation. No goose type appears here.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Latencies are recorded in microseconds with 3 significant digits, from
+/// send (or, in the open model, the intended send time) to the last byte.
+pub const SIGFIG: u8 = 3;
+/// Highest trackable latency: one hour, in microseconds.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// A fresh histogram with the run's settings.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("valid histogram bounds")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    /// N users, each looping through its scenario (goose).
+    Closed,
+    /// Requests issued on a fixed schedule of intended send times (`--rate`).
+    Open,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Duration,
+    MaxRequests,
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub weight: u32,
+}
+
+/// How the run was configured (what the user asked for).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub target: String,
+    pub model: Model,
+    pub users: u32,
+    pub ramp: Duration,
+    pub duration: Duration,
+    /// Open model: requests per second.
+    pub rate: Option<f64>,
+    pub max_requests: Option<u64>,
+    pub scenarios: Vec<ScenarioInfo>,
+}
+
+/// Everything measured for one request name (a step name).
+#[derive(Debug, Clone)]
+pub struct RequestStats {
+    /// Method and path template of the step, for people reading reports.
+    pub method: String,
+    pub path: String,
+    /// Latency of every completed response, passing or not (µs).
+    pub histogram: Histogram<u64>,
+    /// Requests attempted (completed + transport errors).
+    pub count: u64,
+    /// Failed requests by stable reason key (`status:status`,
+    /// `latency:latency`, `transport:timeout`, ...): a request counts once,
+    /// under its first failing reason.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl RequestStats {
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+/// One second (or the last, partial second) of the run.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    /// Offset of the interval's start from the run's start.
+    pub start: Duration,
+    pub length: Duration,
+    /// Users active at the end of the interval (closed model).
+    pub users: u32,
+    pub per_name: BTreeMap<String, IntervalStats>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntervalStats {
+    pub histogram: Histogram<u64>,
+    pub count: u64,
+    pub errors: u64,
+}
+
+/// The server's own view, from its Prometheus metrics scraped before and
+/// after the run.
+#[derive(Debug, Clone, Default)]
+pub struct ServerCheck {
+    pub routes: Vec<ServerRoute>,
+    pub total_requests: f64,
+    pub total_5xx: f64,
+    /// Client and server disagree, a scrape failed, ...
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerRoute {
+    pub method: String,
+    pub route: String,
+    pub requests: f64,
+    pub errors_5xx: f64,
+    /// From the delta of `http_request_duration_seconds` buckets.
+    pub p95_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Measurements {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    /// Wall time the attack ran (ramp included).
+    pub elapsed: Duration,
+    pub stopped_by: StopReason,
+    pub requests: BTreeMap<String, RequestStats>,
+    pub intervals: Vec<Interval>,
+    /// None when the target exposes no metrics (or they could not be read:
+    /// see the warning inside).
+    pub server: Option<ServerCheck>,
+}
