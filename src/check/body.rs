@@ -209,7 +209,7 @@ pub(super) fn header(name: &str, h: &HeaderExpect, resp: &Response, scope: &Scop
     let rendered = |s: &str| scope.render(s).unwrap_or_else(|e| format!("<{e}>"));
     if let Some(e) = &h.equals {
         let want = rendered(&e.value);
-        out.push(r(format!("== {want:?}"), values.iter().any(|v| *v == want)));
+        out.push(r(format!("== {want:?}"), values.contains(&want)));
     }
     if let Some(p) = &h.matches {
         out.push(r(format!("matches /{}/", p.0.as_str()), values.iter().any(|v| p.0.is_match(v))));

@@ -121,7 +121,7 @@ impl<W: Write> Sink for Console<W> {
                 let mark = if *passed { format!("ok {streak}/{needed}") } else { "waiting".into() };
                 self.line(&format!("  ready #{attempt:<3} {:>6.1}s  {mark:<8} {summary}", elapsed.as_secs_f64()));
             }
-            Event::ScenarioStarted { name } => self.line(&format!("{name}")),
+            Event::ScenarioStarted { name } => self.line(name),
             Event::StepStarted { step, .. } => {
                 if self.interactive {
                     let sp = ProgressBar::new_spinner();
