@@ -8,13 +8,37 @@ use crate::outcome::{RunReport, StepReport};
 
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    RunStarted { target: &'a str, scenarios: usize },
-    ReadyAttempt { attempt: u32, passed: bool, streak: u32, needed: u32, summary: &'a str, elapsed: Duration },
-    ScenarioStarted { name: &'a str },
-    StepStarted { scenario: &'a str, step: &'a str },
-    StepFinished { scenario: &'a str, report: &'a StepReport },
-    SoakPass { pass: u64, failed_steps: usize, remaining: Duration },
-    RunFinished { report: &'a RunReport },
+    RunStarted {
+        target: &'a str,
+        scenarios: usize,
+    },
+    ReadyAttempt {
+        attempt: u32,
+        passed: bool,
+        streak: u32,
+        needed: u32,
+        summary: &'a str,
+        elapsed: Duration,
+    },
+    ScenarioStarted {
+        name: &'a str,
+    },
+    StepStarted {
+        scenario: &'a str,
+        step: &'a str,
+    },
+    StepFinished {
+        scenario: &'a str,
+        report: &'a StepReport,
+    },
+    SoakPass {
+        pass: u64,
+        failed_steps: usize,
+        remaining: Duration,
+    },
+    RunFinished {
+        report: &'a RunReport,
+    },
 }
 
 /// Where events go.

@@ -80,7 +80,9 @@ pub struct ScenarioReport {
 
 impl ScenarioReport {
     pub fn passed(&self) -> bool {
-        self.steps.iter().all(|s| matches!(s.verdict, Verdict::Passed | Verdict::Skipped))
+        self.steps
+            .iter()
+            .all(|s| matches!(s.verdict, Verdict::Passed | Verdict::Skipped))
     }
 }
 

@@ -32,11 +32,18 @@ pub fn join(target: &url::Url, path: &str) -> Result<url::Url, String> {
     }
     let base = target.as_str().trim_end_matches('/');
     let sep = if path.starts_with('/') { "" } else { "/" };
-    url::Url::parse(&format!("{base}{sep}{path}")).map_err(|e| format!("invalid URL `{base}{sep}{path}`: {e}"))
+    url::Url::parse(&format!("{base}{sep}{path}"))
+        .map_err(|e| format!("invalid URL `{base}{sep}{path}`: {e}"))
 }
 
-pub fn prepare(req: &Request, defaults: &Defaults, run: &RequestDefaults, scope: &Scope) -> Result<Prepared, String> {
-    let method = Method::from_bytes(req.method.as_bytes()).map_err(|_| format!("invalid method `{}`", req.method))?;
+pub fn prepare(
+    req: &Request,
+    defaults: &Defaults,
+    run: &RequestDefaults,
+    scope: &Scope,
+) -> Result<Prepared, String> {
+    let method = Method::from_bytes(req.method.as_bytes())
+        .map_err(|_| format!("invalid method `{}`", req.method))?;
     let mut url = join(&run.target, &scope.render(&req.path.value)?)?;
     if !req.query.is_empty() {
         let mut pairs = url.query_pairs_mut();
@@ -46,8 +53,10 @@ pub fn prepare(req: &Request, defaults: &Defaults, run: &RequestDefaults, scope:
     }
     let mut headers = HeaderMap::new();
     let mut put = |k: &str, v: String| -> Result<(), String> {
-        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-        let value = HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| format!("invalid header name `{k}`"))?;
+        let value =
+            HeaderValue::from_str(&v).map_err(|_| format!("invalid value for header `{k}`"))?;
         headers.insert(name, value);
         Ok(())
     };
@@ -60,9 +69,14 @@ pub fn prepare(req: &Request, defaults: &Defaults, run: &RequestDefaults, scope:
     let body = if let Some(j) = &req.json {
         let v = scope.render_json(&j.value)?;
         if !headers.contains_key(http::header::CONTENT_TYPE) {
-            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        Some(Bytes::from(serde_json::to_vec(&v).map_err(|e| e.to_string())?))
+        Some(Bytes::from(
+            serde_json::to_vec(&v).map_err(|e| e.to_string())?,
+        ))
     } else if let Some(b) = &req.body {
         Some(Bytes::from(scope.render(&b.value)?))
     } else {
@@ -94,8 +108,17 @@ mod tests {
     #[test]
     fn join_keeps_prefix_and_absolute_urls() {
         let t = url::Url::parse("https://h.example/prefix/").unwrap();
-        assert_eq!(join(&t, "/api/health").unwrap().as_str(), "https://h.example/prefix/api/health");
-        assert_eq!(join(&t, "api").unwrap().as_str(), "https://h.example/prefix/api");
-        assert_eq!(join(&t, "http://other/x").unwrap().as_str(), "http://other/x");
+        assert_eq!(
+            join(&t, "/api/health").unwrap().as_str(),
+            "https://h.example/prefix/api/health"
+        );
+        assert_eq!(
+            join(&t, "api").unwrap().as_str(),
+            "https://h.example/prefix/api"
+        );
+        assert_eq!(
+            join(&t, "http://other/x").unwrap().as_str(),
+            "http://other/x"
+        );
     }
 }

@@ -30,7 +30,11 @@ impl Target {
                     .await
                     .context("starting the in-repo backend")?;
                 let url = url::Url::parse(&server.base_url())?;
-                Ok(Target::Local { url, server, _data: data })
+                Ok(Target::Local {
+                    url,
+                    server,
+                    _data: data,
+                })
             }
         }
     }

@@ -20,13 +20,28 @@ async fn verify(target: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("report.json");
-    let mut args = vec!["verify", "--target", target, "--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap()];
+    let mut args = vec![
+        "verify",
+        "--target",
+        target,
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = postdeploy(&args).await;
     let out = text(&o);
     assert!(!out.contains("panicked"), "{out}");
-    let report = std::fs::read(&json).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
-    let junit = if junit.exists() { junit_valid(&junit) } else { String::new() };
+    let report = std::fs::read(&json)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    let junit = if junit.exists() {
+        junit_valid(&junit)
+    } else {
+        String::new()
+    };
     Run {
         code: o.status.code().unwrap_or(-1),
         out,
@@ -61,7 +76,12 @@ async fn bundled_pass(b: Backend) {
     assert_eq!(r.code, 0, "{}", r.out);
     assert_eq!(r.report["passed"], true);
     assert_eq!(r.report["format"], "postdeploy.verify/v1");
-    let names: Vec<&str> = r.report["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = r.report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["health", "metrics", "projects-crud"]);
     // Every step ran and passed, teardown included.
     for s in r.report["scenarios"].as_array().unwrap() {
@@ -69,10 +89,20 @@ async fn bundled_pass(b: Backend) {
             assert_eq!(st["verdict"], "passed", "{st:#}");
         }
     }
-    assert!(r.junit.contains("<testsuite name=\"projects-crud\" tests=\"12\""), "{}", r.junit);
+    assert!(
+        r.junit
+            .contains("<testsuite name=\"projects-crud\" tests=\"12\""),
+        "{}",
+        r.junit
+    );
     assert!(!r.junit.contains("<failure"), "{}", r.junit);
     // The CRUD flow left nothing behind.
-    let list: Value = reqwest::get(format!("{}/api/projects", b.url())).await.unwrap().json().await.unwrap();
+    let list: Value = reqwest::get(format!("{}/api/projects", b.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list, json!([]));
     b.stop().await;
 }
@@ -102,22 +132,45 @@ async fn without_target_the_local_backend_is_verified() {
 #[tokio::test]
 async fn added_latency_on_health_fails_the_budget() {
     let b = sqlite_backend().await;
-    lab(&b.url(), "latency", json!({"route": "/api/health", "fixedMs": 300})).await;
+    lab(
+        &b.url(),
+        "latency",
+        json!({"route": "/api/health", "fixedMs": 300}),
+    )
+    .await;
     let r = verify(&b.url(), &["scenarios/health.yaml"]).await;
     assert_eq!(r.code, 1, "{}", r.out);
-    let s = step(&r.report, "health", "health is healthy with the database connected");
+    let s = step(
+        &r.report,
+        "health",
+        "health is healthy with the database connected",
+    );
     assert_eq!(s["verdict"], "failed");
     assert_eq!(failed_subjects(s), ["latency"], "{s:#}");
     assert!(s["latency_ms"].as_f64().unwrap() >= 300.0);
-    assert!(r.out.contains("latency: expected <= 200ms, got 3"), "{}", r.out);
-    assert!(r.junit.contains("<failure message=\"latency: expected &lt;= 200ms, got 3"), "{}", r.junit);
+    assert!(
+        r.out.contains("latency: expected <= 200ms, got 3"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.junit
+            .contains("<failure message=\"latency: expected &lt;= 200ms, got 3"),
+        "{}",
+        r.junit
+    );
     b.stop().await;
 }
 
 #[tokio::test]
 async fn server_errors_on_project_calls_fail_status_and_server_delta() {
     let b = sqlite_backend().await;
-    lab(&b.url(), "errors", json!({"route": "/api/projects", "method": "GET", "rate": 1.0, "status": 503})).await;
+    lab(
+        &b.url(),
+        "errors",
+        json!({"route": "/api/projects", "method": "GET", "rate": 1.0, "status": 503}),
+    )
+    .await;
     let r = verify(&b.url(), &["scenarios/projects-crud.yaml"]).await;
     assert_eq!(r.code, 1, "{}", r.out);
     let list = step(&r.report, "projects-crud", "list projects");
@@ -125,20 +178,47 @@ async fn server_errors_on_project_calls_fail_status_and_server_delta() {
     assert_eq!(list["status"], 503);
     assert!(failed_subjects(list).contains(&"status".to_string()));
     // Later steps did not run; teardown did, and saw the server count the 5xx.
-    assert_eq!(step(&r.report, "projects-crud", "create project")["verdict"], "skipped");
-    let delta = step(&r.report, "projects-crud", "no server errors during the flow");
+    assert_eq!(
+        step(&r.report, "projects-crud", "create project")["verdict"],
+        "skipped"
+    );
+    let delta = step(
+        &r.report,
+        "projects-crud",
+        "no server errors during the flow",
+    );
     assert_eq!(delta["verdict"], "failed", "{delta:#}");
-    let a = &delta["assertions"].as_array().unwrap().iter().find(|a| a["passed"] == false).unwrap().clone();
-    assert!(a["subject"].as_str().unwrap().contains("delta since server_5xx_before"), "{a:#}");
+    let a = &delta["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["passed"] == false)
+        .unwrap()
+        .clone();
+    assert!(
+        a["subject"]
+            .as_str()
+            .unwrap()
+            .contains("delta since server_5xx_before"),
+        "{a:#}"
+    );
     assert_eq!(a["actual"], "1");
-    assert!(r.junit.contains("teardown: no server errors during the flow"));
+    assert!(
+        r.junit
+            .contains("teardown: no server errors during the flow")
+    );
     b.stop().await;
 }
 
 #[tokio::test]
 async fn a_fraction_of_server_errors_is_caught_over_repeats() {
     let b = sqlite_backend().await;
-    lab(&b.url(), "errors", json!({"route": "/api/projects", "rate": 0.5})).await;
+    lab(
+        &b.url(),
+        "errors",
+        json!({"route": "/api/projects", "rate": 0.5}),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let sc = dir.path().join("repeat.yaml");
     std::fs::write(
@@ -166,12 +246,24 @@ teardown:
     let r = verify(&b.url(), &[sc.to_str().unwrap()]).await;
     assert_eq!(r.code, 1, "{}", r.out);
     let list = step(&r.report, "repeated list", "list twenty times");
-    let failures = list["assertions"].as_array().unwrap().iter().filter(|a| a["passed"] == false).count();
+    let failures = list["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == false)
+        .count();
     // 20 calls at rate 0.5: all passing has probability 1e-6.
     assert!(failures >= 1 && failures < 20, "{list:#}");
     let delta = step(&r.report, "repeated list", "server 5xx delta");
-    let actual: f64 = delta["assertions"][0]["actual"].as_str().unwrap().parse().unwrap();
-    assert_eq!(actual as usize, failures, "the server counted exactly the 5xx the client saw");
+    let actual: f64 = delta["assertions"][0]["actual"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        actual as usize, failures,
+        "the server counted exactly the 5xx the client saw"
+    );
     b.stop().await;
 }
 
@@ -181,19 +273,40 @@ async fn database_outage_fails_health_and_wait_ready_exits_3() {
     lab(&b.url(), "db-outage", json!({"down": true})).await;
     let r = verify(&b.url(), &["scenarios/health.yaml"]).await;
     assert_eq!(r.code, 1, "{}", r.out);
-    let s = step(&r.report, "health", "health is healthy with the database connected");
+    let s = step(
+        &r.report,
+        "health",
+        "health is healthy with the database connected",
+    );
     assert_eq!(s["status"], 503);
     let subjects = failed_subjects(s);
-    assert!(subjects.contains(&"status".to_string()) && subjects.contains(&"$.database.status".to_string()), "{subjects:?}");
+    assert!(
+        subjects.contains(&"status".to_string())
+            && subjects.contains(&"$.database.status".to_string()),
+        "{subjects:?}"
+    );
 
     let t0 = std::time::Instant::now();
     let r = verify(&b.url(), &["scenarios/health.yaml", "--wait-ready", "2s"]).await;
     assert_eq!(r.code, 3, "{}", r.out);
     assert!(t0.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(r.report["ready"]["ready"], false);
-    assert!(r.out.contains("waiting") && r.out.contains("HTTP 503"), "{}", r.out);
-    assert!(r.junit.contains("<testcase name=\"wait-ready\""), "{}", r.junit);
-    assert!(r.junit.contains("<error message=\"target never became ready"), "{}", r.junit);
+    assert!(
+        r.out.contains("waiting") && r.out.contains("HTTP 503"),
+        "{}",
+        r.out
+    );
+    assert!(
+        r.junit.contains("<testcase name=\"wait-ready\""),
+        "{}",
+        r.junit
+    );
+    assert!(
+        r.junit
+            .contains("<error message=\"target never became ready"),
+        "{}",
+        r.junit
+    );
     assert!(r.junit.contains("type=\"not-ready\""), "{}", r.junit);
     b.stop().await;
 }
@@ -212,7 +325,10 @@ async fn wait_ready_waits_for_recovery() {
     assert_eq!(r.code, 0, "{}", r.out);
     let ready = &r.report["ready"];
     assert_eq!(ready["ready"], true);
-    assert!(ready["attempts"].as_u64().unwrap() >= 4, "failures then 3 successes: {ready:#}");
+    assert!(
+        ready["attempts"].as_u64().unwrap() >= 4,
+        "failures then 3 successes: {ready:#}"
+    );
     assert!(r.out.contains("ok 3/3"), "{}", r.out);
     b.stop().await;
 }
@@ -220,20 +336,37 @@ async fn wait_ready_waits_for_recovery() {
 #[tokio::test]
 async fn soak_counts_failed_passes_per_step() {
     let b = sqlite_backend().await;
-    lab(&b.url(), "errors", json!({"route": "/api/health", "rate": 0.3})).await;
+    lab(
+        &b.url(),
+        "errors",
+        json!({"route": "/api/health", "rate": 0.3}),
+    )
+    .await;
     let r = verify(&b.url(), &["scenarios/health.yaml", "--soak", "2s"]).await;
     assert_eq!(r.code, 1, "{}", r.out);
     let passes = r.report["soak_passes"].as_u64().unwrap();
     assert!(passes >= 2, "{passes}");
     // The first step runs in every pass; the repeated one only when the
     // first passed. Over all passes at a 30% error rate some must fail.
-    let first = step(&r.report, "health", "health is healthy with the database connected");
+    let first = step(
+        &r.report,
+        "health",
+        "health is healthy with the database connected",
+    );
     assert_eq!(first["soak"]["runs"].as_u64().unwrap(), passes, "{first:#}");
     let repeated = step(&r.report, "health", "every task answers healthy");
-    let failures = first["soak"]["failures"].as_u64().unwrap() + repeated["soak"]["failures"].as_u64().unwrap();
+    let failures = first["soak"]["failures"].as_u64().unwrap()
+        + repeated["soak"]["failures"].as_u64().unwrap();
     assert!(failures >= 1, "{:#}", r.report);
-    let failing = if first["soak"]["failures"].as_u64().unwrap() > 0 { first } else { repeated };
-    assert!(failing["message"].as_str().unwrap().starts_with("failed "), "{failing:#}");
+    let failing = if first["soak"]["failures"].as_u64().unwrap() > 0 {
+        first
+    } else {
+        repeated
+    };
+    assert!(
+        failing["message"].as_str().unwrap().starts_with("failed "),
+        "{failing:#}"
+    );
     assert!(r.out.contains("soak pass 1:"), "{}", r.out);
     b.stop().await;
 }
@@ -251,7 +384,16 @@ async fn secrets_from_the_environment_never_reach_reports() {
     let junit = dir.path().join("j.xml");
     let json = dir.path().join("r.json");
     let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
-        .args(["verify", "--target", &b.url(), "--junit", junit.to_str().unwrap(), "--json", json.to_str().unwrap(), sc.to_str().unwrap()])
+        .args([
+            "verify",
+            "--target",
+            &b.url(),
+            "--junit",
+            junit.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            sc.to_str().unwrap(),
+        ])
         .current_dir(support::root())
         .env("CI", "true")
         .env("POSTDEPLOY_TEST_SECRET", "s3cr3t-value-42")
@@ -261,7 +403,11 @@ async fn secrets_from_the_environment_never_reach_reports() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     for f in [&junit, &json] {
         let body = std::fs::read_to_string(f).unwrap();
-        assert!(!body.contains("s3cr3t-value-42"), "secret leaked into {}", f.display());
+        assert!(
+            !body.contains("s3cr3t-value-42"),
+            "secret leaked into {}",
+            f.display()
+        );
         assert!(body.contains("***"), "{body}");
     }
     assert!(!text(&o).contains("s3cr3t-value-42"));
@@ -270,7 +416,14 @@ async fn secrets_from_the_environment_never_reach_reports() {
 
 #[test]
 fn bundled_files_exist() {
-    for f in ["scenarios/health.yaml", "scenarios/metrics.yaml", "scenarios/projects-crud.yaml"] {
-        assert!(Path::new(env!("CARGO_MANIFEST_DIR")).join(f).is_file(), "{f}");
+    for f in [
+        "scenarios/health.yaml",
+        "scenarios/metrics.yaml",
+        "scenarios/projects-crud.yaml",
+    ] {
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(f).is_file(),
+            "{f}"
+        );
     }
 }

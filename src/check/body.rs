@@ -52,9 +52,13 @@ fn show(v: &Value) -> String {
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -62,7 +66,9 @@ fn json_eq(a: &Value, b: &Value) -> bool {
 
 pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<AssertionResult> {
     let subject = b.path.source.clone();
-    let r = |expected: String, actual: String, ok: bool| AssertionResult::new(Kind::Body, subject.clone(), expected, actual, ok);
+    let r = |expected: String, actual: String, ok: bool| {
+        AssertionResult::new(Kind::Body, subject.clone(), expected, actual, ok)
+    };
     let json = match obs.json() {
         Ok(j) => j,
         Err(e) => return vec![r("a JSON body".into(), e.to_string(), false)],
@@ -75,7 +81,15 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
             Some(v) => show(v),
             None => "nothing".into(),
         };
-        out.push(r(if want { "exists".into() } else { "absent".into() }, actual, got == want));
+        out.push(r(
+            if want {
+                "exists".into()
+            } else {
+                "absent".into()
+            },
+            actual,
+            got == want,
+        ));
     }
     let has_value_ops = b.equals.is_some()
         || b.not_equals.is_some()
@@ -94,13 +108,21 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
     let render = |x: &Value| scope.render_json(x);
     if let Some(e) = &b.equals {
         match render(&e.value) {
-            Ok(want) => out.push(r(format!("== {}", show(&want)), show(&v), json_eq(&v, &want))),
+            Ok(want) => out.push(r(
+                format!("== {}", show(&want)),
+                show(&v),
+                json_eq(&v, &want),
+            )),
             Err(err) => out.push(r("== (template)".into(), err, false)),
         }
     }
     if let Some(e) = &b.not_equals {
         match render(&e.value) {
-            Ok(want) => out.push(r(format!("!= {}", show(&want)), show(&v), !json_eq(&v, &want))),
+            Ok(want) => out.push(r(
+                format!("!= {}", show(&want)),
+                show(&v),
+                !json_eq(&v, &want),
+            )),
             Err(err) => out.push(r("!= (template)".into(), err, false)),
         }
     }
@@ -117,7 +139,11 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        out.push(r(format!("matches /{}/", p.0.as_str()), show(&v), p.0.is_match(&text)));
+        out.push(r(
+            format!("matches /{}/", p.0.as_str()),
+            show(&v),
+            p.0.is_match(&text),
+        ));
     }
     if let Some(c) = &b.contains {
         match render(&c.value) {
@@ -158,7 +184,10 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
             JsonType::Object => name == "object",
             JsonType::Null => name == "null",
         };
-        let want = serde_json::to_value(t).ok().and_then(|x| x.as_str().map(String::from)).unwrap_or_default();
+        let want = serde_json::to_value(t)
+            .ok()
+            .and_then(|x| x.as_str().map(String::from))
+            .unwrap_or_default();
         out.push(r(format!("type {want}"), format!("type {name}"), ok));
     }
     out
@@ -181,10 +210,20 @@ fn length_check(cmp: &Comparison, len: Option<usize>) -> (String, bool) {
             let mut parts = Vec::new();
             let mut ok = len.is_some();
             let l = len.unwrap_or(0) as f64;
-            for (op, bound) in [("==", ops.equals), ("<", ops.lt), ("<=", ops.le), (">", ops.gt), (">=", ops.ge)] {
+            for (op, bound) in [
+                ("==", ops.equals),
+                ("<", ops.lt),
+                ("<=", ops.le),
+                (">", ops.gt),
+                (">=", ops.ge),
+            ] {
                 if let Some(b) = bound {
                     parts.push(format!("{op} {b}"));
-                    ok &= if op == "==" { l == b } else { compare(op, l, b) };
+                    ok &= if op == "==" {
+                        l == b
+                    } else {
+                        compare(op, l, b)
+                    };
                 }
             }
             (format!("length {}", parts.join(" and ")), ok)
@@ -192,7 +231,12 @@ fn length_check(cmp: &Comparison, len: Option<usize>) -> (String, bool) {
     }
 }
 
-pub(super) fn header(name: &str, h: &HeaderExpect, resp: &Response, scope: &Scope) -> Vec<AssertionResult> {
+pub(super) fn header(
+    name: &str,
+    h: &HeaderExpect,
+    resp: &Response,
+    scope: &Scope,
+) -> Vec<AssertionResult> {
     let subject = format!("header {}", name.to_ascii_lowercase());
     let values: Vec<String> = resp
         .headers
@@ -200,11 +244,24 @@ pub(super) fn header(name: &str, h: &HeaderExpect, resp: &Response, scope: &Scop
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    let actual = if values.is_empty() { "absent".to_string() } else { values.join(", ") };
-    let r = |expected: String, ok: bool| AssertionResult::new(Kind::Header, subject.clone(), expected, actual.clone(), ok);
+    let actual = if values.is_empty() {
+        "absent".to_string()
+    } else {
+        values.join(", ")
+    };
+    let r = |expected: String, ok: bool| {
+        AssertionResult::new(Kind::Header, subject.clone(), expected, actual.clone(), ok)
+    };
     let mut out = Vec::new();
     if let Some(want) = h.present {
-        out.push(r(if want { "present".into() } else { "absent".into() }, values.is_empty() != want));
+        out.push(r(
+            if want {
+                "present".into()
+            } else {
+                "absent".into()
+            },
+            values.is_empty() != want,
+        ));
     }
     let rendered = |s: &str| scope.render(s).unwrap_or_else(|e| format!("<{e}>"));
     if let Some(e) = &h.equals {
@@ -212,11 +269,17 @@ pub(super) fn header(name: &str, h: &HeaderExpect, resp: &Response, scope: &Scop
         out.push(r(format!("== {want:?}"), values.contains(&want)));
     }
     if let Some(p) = &h.matches {
-        out.push(r(format!("matches /{}/", p.0.as_str()), values.iter().any(|v| p.0.is_match(v))));
+        out.push(r(
+            format!("matches /{}/", p.0.as_str()),
+            values.iter().any(|v| p.0.is_match(v)),
+        ));
     }
     if let Some(c) = &h.contains {
         let want = rendered(&c.value);
-        out.push(r(format!("contains {want:?}"), values.iter().any(|v| v.contains(want.as_str()))));
+        out.push(r(
+            format!("contains {want:?}"),
+            values.iter().any(|v| v.contains(want.as_str())),
+        ));
     }
     let _ = excerpt;
     out

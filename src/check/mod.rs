@@ -50,8 +50,12 @@ impl<'a> Observed<'a> {
                 if self.response.body.is_empty() {
                     return Err("the body is empty, not JSON".to_string());
                 }
-                serde_json::from_slice(&self.response.body)
-                    .map_err(|e| format!("the body is not JSON ({e}): {}", excerpt(&self.response.body, 80)))
+                serde_json::from_slice(&self.response.body).map_err(|e| {
+                    format!(
+                        "the body is not JSON ({e}): {}",
+                        excerpt(&self.response.body, 80)
+                    )
+                })
             })
             .as_ref()
             .map_err(String::as_str)
@@ -62,7 +66,8 @@ impl<'a> Observed<'a> {
             .get_or_init(|| {
                 let text = std::str::from_utf8(&self.response.body)
                     .map_err(|_| "the body is not UTF-8 Prometheus text".to_string())?;
-                crate::metrics::parse(text).map_err(|e| format!("the body is not Prometheus text: {e}"))
+                crate::metrics::parse(text)
+                    .map_err(|e| format!("the body is not Prometheus text: {e}"))
             })
             .as_ref()
             .map_err(String::as_str)
@@ -101,9 +106,22 @@ pub struct AssertionResult {
 }
 
 impl AssertionResult {
-    pub fn new(kind: Kind, subject: impl Into<String>, expected: impl Into<String>, actual: impl Into<String>, passed: bool) -> Self {
+    pub fn new(
+        kind: Kind,
+        subject: impl Into<String>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        passed: bool,
+    ) -> Self {
         let subject = subject.into();
-        let reason_key = format!("{}:{}", serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(), subject);
+        let reason_key = format!(
+            "{}:{}",
+            serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            subject
+        );
         AssertionResult {
             kind,
             subject,
@@ -131,7 +149,13 @@ pub fn evaluate(expect: &Expect, resp: &Response, ctx: &Context<'_>) -> Vec<Asse
     let mut out = Vec::new();
     if let Some(spec) = &expect.status {
         let ok = spec.0.iter().any(|m| m.matches(resp.status));
-        out.push(AssertionResult::new(Kind::Status, "status", spec.to_string(), resp.status.to_string(), ok));
+        out.push(AssertionResult::new(
+            Kind::Status,
+            "status",
+            spec.to_string(),
+            resp.status.to_string(),
+            ok,
+        ));
     }
     if let Some(budget) = ctx.max_latency {
         out.push(AssertionResult::new(
@@ -160,7 +184,13 @@ pub fn evaluate(expect: &Expect, resp: &Response, ctx: &Context<'_>) -> Vec<Asse
 fn schema(name: &str, obs: &Observed<'_>, schemas: &Schemas) -> AssertionResult {
     let subject = format!("schema {name}");
     let Some(validator) = schemas.get(name) else {
-        return AssertionResult::new(Kind::Schema, subject, "a loaded schema", "schema not loaded", false);
+        return AssertionResult::new(
+            Kind::Schema,
+            subject,
+            "a loaded schema",
+            "schema not loaded",
+            false,
+        );
     };
     let json = match obs.json() {
         Ok(j) => j,
@@ -171,7 +201,11 @@ fn schema(name: &str, obs: &Observed<'_>, schemas: &Schemas) -> AssertionResult 
         .take(5)
         .map(|e| {
             let path = e.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_string() } else { path };
+            let path = if path.is_empty() {
+                "/".to_string()
+            } else {
+                path
+            };
             format!("at {path}: {e}")
         })
         .collect();
@@ -213,14 +247,24 @@ pub fn capture(
         };
         match got {
             Ok(v) => values.push((name.clone(), v)),
-            Err(e) => failures.push(AssertionResult::new(Kind::Capture, format!("capture {name}"), "a value", e, false)),
+            Err(e) => failures.push(AssertionResult::new(
+                Kind::Capture,
+                format!("capture {name}"),
+                "a value",
+                e,
+                false,
+            )),
         }
     }
     (values, failures)
 }
 
 /// Assertions across the answers of a repeated step.
-pub fn distinct(asserts: &[DistinctAssert], responses: &[Response], scope: &Scope) -> Vec<AssertionResult> {
+pub fn distinct(
+    asserts: &[DistinctAssert],
+    responses: &[Response],
+    scope: &Scope,
+) -> Vec<AssertionResult> {
     asserts
         .iter()
         .map(|d| {
@@ -231,13 +275,18 @@ pub fn distinct(asserts: &[DistinctAssert], responses: &[Response], scope: &Scop
                     Some(Count::Number(n)) => Ok(Some(*n)),
                     Some(Count::Var(v)) => {
                         let s = scope.render(v)?;
-                        s.trim().parse().map(Some).map_err(|_| format!("`{v}` is `{s}`, not a whole number"))
+                        s.trim()
+                            .parse()
+                            .map(Some)
+                            .map_err(|_| format!("`{v}` is `{s}`, not a whole number"))
                     }
                 }
             };
             let (lo, hi) = match (count(&d.at_least), count(&d.at_most)) {
                 (Ok(a), Ok(b)) => (a, b),
-                (Err(e), _) | (_, Err(e)) => return AssertionResult::new(Kind::Distinct, subject, "a count", e, false),
+                (Err(e), _) | (_, Err(e)) => {
+                    return AssertionResult::new(Kind::Distinct, subject, "a count", e, false);
+                }
             };
             let mut seen: Vec<String> = Vec::new();
             for r in responses {
@@ -258,7 +307,8 @@ pub fn distinct(asserts: &[DistinctAssert], responses: &[Response], scope: &Scop
             };
             if n == 0 && d.if_missing != IfEmpty::Fail {
                 let what = format!("no answer has {}", d.path.source);
-                let mut r = AssertionResult::new(Kind::Distinct, subject, expected, what.clone(), true);
+                let mut r =
+                    AssertionResult::new(Kind::Distinct, subject, expected, what.clone(), true);
                 if d.if_missing == IfEmpty::Warn {
                     r.warning = Some(what);
                 }
@@ -270,7 +320,11 @@ pub fn distinct(asserts: &[DistinctAssert], responses: &[Response], scope: &Scop
                 Kind::Distinct,
                 subject,
                 expected,
-                format!("{n} over {} answers [{}]", responses.len(), shown.join(", ")),
+                format!(
+                    "{n} over {} answers [{}]",
+                    responses.len(),
+                    shown.join(", ")
+                ),
                 ok,
             )
         })
@@ -290,7 +344,10 @@ pub fn fmt_duration(d: Duration) -> String {
 /// A short, single-line, printable excerpt of a body.
 pub fn excerpt(body: &[u8], max: usize) -> String {
     let s = String::from_utf8_lossy(body);
-    let flat: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if flat.chars().count() > max {
         format!("{}…", flat.chars().take(max).collect::<String>())
     } else {

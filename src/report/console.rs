@@ -51,7 +51,10 @@ pub fn step_line(r: &StepReport) -> String {
         Phase::Teardown => format!("teardown: {}", r.name),
     };
     if r.verdict == Verdict::Skipped {
-        return format!("  {tag} {name} ({})", r.message.as_deref().unwrap_or("skipped"));
+        return format!(
+            "  {tag} {name} ({})",
+            r.message.as_deref().unwrap_or("skipped")
+        );
     }
     let path = url::Url::parse(&r.url)
         .map(|u| match u.query() {
@@ -59,22 +62,46 @@ pub fn step_line(r: &StepReport) -> String {
             None => u.path().to_string(),
         })
         .unwrap_or_else(|_| r.url.clone());
-    let status = r.status.map(|s| s.to_string()).unwrap_or_else(|| "---".into());
+    let status = r
+        .status
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "---".into());
     let latency = match (r.latency_ms, r.budget_ms) {
         (Some(l), Some(b)) => format!("{} / {}", fmt_duration(ms(l)), fmt_duration(ms(b))),
         (Some(l), None) => fmt_duration(ms(l)),
         _ => String::new(),
     };
-    let reps = if r.latencies_ms.len() > 1 { format!(" x{}", r.latencies_ms.len()) } else { String::new() };
-    let soak = r.soak.map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures)).unwrap_or_default();
-    let mut s = format!("  {tag} {name}  ({} {path} -> {status}{reps}, {latency}){soak}", r.method);
+    let reps = if r.latencies_ms.len() > 1 {
+        format!(" x{}", r.latencies_ms.len())
+    } else {
+        String::new()
+    };
+    let soak = r
+        .soak
+        .map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures))
+        .unwrap_or_default();
+    let mut s = format!(
+        "  {tag} {name}  ({} {path} -> {status}{reps}, {latency}){soak}",
+        r.method
+    );
     for a in r.failures() {
-        s.push_str(&format!("\n         {}: expected {}, got {}", a.subject, a.expected, a.actual));
+        s.push_str(&format!(
+            "\n         {}: expected {}, got {}",
+            a.subject, a.expected, a.actual
+        ));
     }
     for a in r.assertions.iter().filter(|a| a.warning.is_some()) {
-        s.push_str(&format!("\n         warning: {}: {}", a.subject, a.warning.as_deref().unwrap_or("")));
+        s.push_str(&format!(
+            "\n         warning: {}: {}",
+            a.subject,
+            a.warning.as_deref().unwrap_or("")
+        ));
     }
-    if let Some(m) = r.message.as_deref().filter(|_| r.verdict != Verdict::Passed) {
+    if let Some(m) = r
+        .message
+        .as_deref()
+        .filter(|_| r.verdict != Verdict::Passed)
+    {
         s.push_str(&format!("\n         {m}"));
     }
     s
@@ -115,17 +142,36 @@ impl<W: Write> Sink for Console<W> {
     fn event(&mut self, e: &Event<'_>) {
         match e {
             Event::RunStarted { target, scenarios } => {
-                self.line(&format!("postdeploy verify: {scenarios} scenario(s) against {target}"));
+                self.line(&format!(
+                    "postdeploy verify: {scenarios} scenario(s) against {target}"
+                ));
             }
-            Event::ReadyAttempt { attempt, passed, streak, needed, summary, elapsed } => {
-                let mark = if *passed { format!("ok {streak}/{needed}") } else { "waiting".into() };
-                self.line(&format!("  ready #{attempt:<3} {:>6.1}s  {mark:<8} {summary}", elapsed.as_secs_f64()));
+            Event::ReadyAttempt {
+                attempt,
+                passed,
+                streak,
+                needed,
+                summary,
+                elapsed,
+            } => {
+                let mark = if *passed {
+                    format!("ok {streak}/{needed}")
+                } else {
+                    "waiting".into()
+                };
+                self.line(&format!(
+                    "  ready #{attempt:<3} {:>6.1}s  {mark:<8} {summary}",
+                    elapsed.as_secs_f64()
+                ));
             }
             Event::ScenarioStarted { name } => self.line(name),
             Event::StepStarted { step, .. } => {
                 if self.interactive {
                     let sp = ProgressBar::new_spinner();
-                    sp.set_style(ProgressStyle::with_template("  {spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                    sp.set_style(
+                        ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
                     sp.set_message(step.to_string());
                     sp.enable_steady_tick(std::time::Duration::from_millis(80));
                     self.spinner = Some(sp);
@@ -135,12 +181,24 @@ impl<W: Write> Sink for Console<W> {
                 let l = step_line(report);
                 self.line(&l);
             }
-            Event::SoakPass { pass, failed_steps, remaining } => {
-                self.line(&format!("soak pass {pass}: {failed_steps} failed step(s), {:.0}s left", remaining.as_secs_f64()));
+            Event::SoakPass {
+                pass,
+                failed_steps,
+                remaining,
+            } => {
+                self.line(&format!(
+                    "soak pass {pass}: {failed_steps} failed step(s), {:.0}s left",
+                    remaining.as_secs_f64()
+                ));
             }
             Event::RunFinished { report } => {
                 if let Some(r) = report.ready.as_ref().filter(|r| !r.ready) {
-                    self.line(&format!("target not ready after {:.1}s ({} attempts): {}", r.waited_ms / 1000.0, r.attempts, r.last));
+                    self.line(&format!(
+                        "target not ready after {:.1}s ({} attempts): {}",
+                        r.waited_ms / 1000.0,
+                        r.attempts,
+                        r.last
+                    ));
                 }
                 let l = summary_line(report);
                 self.line(&l);

@@ -125,7 +125,11 @@ pub fn load_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Loaded>, Ve
             });
         }
     }
-    if errors.is_empty() { Ok(loaded) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(errors)
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -46,7 +46,9 @@ fn parse_ref(name: &str, whole: &str) -> Result<VarRef, String> {
     } else if valid(name) {
         return Ok(VarRef::Var(name.to_string()));
     }
-    Err(format!("invalid variable reference `${{{name}}}` in `{whole}`"))
+    Err(format!(
+        "invalid variable reference `${{{name}}}` in `{whole}`"
+    ))
 }
 
 /// All references inside a JSON value's strings (and keys).
@@ -167,14 +169,22 @@ impl Scope {
         Ok(match v {
             Value::String(s) => {
                 let t = s.trim();
-                if t.starts_with("${") && t.ends_with('}') && references(t)?.len() == 1 && t.matches("${").count() == 1 {
+                if t.starts_with("${")
+                    && t.ends_with('}')
+                    && references(t)?.len() == 1
+                    && t.matches("${").count() == 1
+                {
                     let r = parse_ref(t[2..t.len() - 1].trim(), s)?;
                     self.lookup(&r)?
                 } else {
                     Value::String(self.render(s)?)
                 }
             }
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.render_json(x)).collect::<Result<_, _>>()?),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.render_json(x))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(m) => {
                 let mut out = serde_json::Map::new();
                 for (k, x) in m {
@@ -206,7 +216,10 @@ mod tests {
     #[test]
     fn finds_references_and_escapes() {
         let r = references("/p/${id}/x/${env.TOKEN}/$${literal}").unwrap();
-        assert_eq!(r, vec![VarRef::Var("id".into()), VarRef::Env("TOKEN".into())]);
+        assert_eq!(
+            r,
+            vec![VarRef::Var("id".into()), VarRef::Env("TOKEN".into())]
+        );
         assert!(references("${unclosed").is_err());
         assert!(references("${bad name}").is_err());
     }
@@ -217,8 +230,13 @@ mod tests {
             ("id".to_string(), json!("abc")),
             ("n".to_string(), json!(3)),
         ]));
-        assert_eq!(s.render("/p/${id}?n=${n}&l=$${x}").unwrap(), "/p/abc?n=3&l=${x}");
-        let v = s.render_json(&json!({"a": "${n}", "b": "x${n}", "c": ["${id}"]})).unwrap();
+        assert_eq!(
+            s.render("/p/${id}?n=${n}&l=$${x}").unwrap(),
+            "/p/abc?n=3&l=${x}"
+        );
+        let v = s
+            .render_json(&json!({"a": "${n}", "b": "x${n}", "c": ["${id}"]}))
+            .unwrap();
         assert_eq!(v, json!({"a": 3, "b": "x3", "c": ["abc"]}));
         assert!(s.render("${nope}").is_err());
     }

@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use crate::event::{Event, Sink};
 use crate::http::Client;
-use crate::outcome::{FORMAT, Phase, ReadyReport, RunReport, ScenarioReport, SoakCount, StepReport, Verdict};
+use crate::outcome::{
+    FORMAT, Phase, ReadyReport, RunReport, ScenarioReport, SoakCount, StepReport, Verdict,
+};
 use crate::prepare::RequestDefaults;
 use crate::scenario::Loaded;
 use crate::scenario::template::Scope;
@@ -43,7 +45,12 @@ pub fn select<'a>(all: &'a [Loaded], tags: &[String], skip: &[String]) -> Vec<&'
 }
 
 /// Runs the gate. Never fails: every problem is a verdict in the report.
-pub async fn run(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, sink: &mut dyn Sink) -> RunReport {
+pub async fn run(
+    scenarios: &[&Loaded],
+    client: &Client,
+    opts: &VerifyOptions,
+    sink: &mut dyn Sink,
+) -> RunReport {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let t0 = Instant::now();
     let target = opts.request.target.to_string();
@@ -93,7 +100,14 @@ pub async fn run(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, s
 
 /// Repeats the scenarios until `duration` has passed; each step's report is
 /// its last failure (or last pass) with run and failure counts.
-async fn soak(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, duration: Duration, sink: &mut dyn Sink, report: &mut RunReport) {
+async fn soak(
+    scenarios: &[&Loaded],
+    client: &Client,
+    opts: &VerifyOptions,
+    duration: Duration,
+    sink: &mut dyn Sink,
+    report: &mut RunReport,
+) {
     let end = Instant::now() + duration;
     let mut merged: Vec<ScenarioReport> = Vec::new();
     let mut pass = 0u64;
@@ -102,17 +116,29 @@ async fn soak(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, dura
         let mut failed_steps = 0;
         for (i, l) in scenarios.iter().enumerate() {
             let sr = run_scenario(l, client, opts, sink).await;
-            failed_steps += sr.steps.iter().filter(|s| matches!(s.verdict, Verdict::Failed | Verdict::Error)).count();
+            failed_steps += sr
+                .steps
+                .iter()
+                .filter(|s| matches!(s.verdict, Verdict::Failed | Verdict::Error))
+                .count();
             if i >= merged.len() {
                 merged.push(ScenarioReport {
-                    steps: sr.steps.iter().map(|s| with_count(s.clone(), SoakCount::default())).collect(),
+                    steps: sr
+                        .steps
+                        .iter()
+                        .map(|s| with_count(s.clone(), SoakCount::default()))
+                        .collect(),
                     ..sr.clone()
                 });
             }
             let m = &mut merged[i];
             m.duration_ms += if pass == 1 { 0.0 } else { sr.duration_ms };
             for s in sr.steps {
-                let slot = match m.steps.iter_mut().position(|x| x.name == s.name && x.phase == s.phase) {
+                let slot = match m
+                    .steps
+                    .iter_mut()
+                    .position(|x| x.name == s.name && x.phase == s.phase)
+                {
                     Some(p) => p,
                     None => {
                         m.steps.push(with_count(s.clone(), SoakCount::default()));
@@ -144,13 +170,18 @@ async fn soak(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, dura
             break;
         }
         // A short pause keeps a soak from becoming a load test.
-        tokio::time::sleep(Duration::from_millis(500).min(end.saturating_duration_since(now))).await;
+        tokio::time::sleep(Duration::from_millis(500).min(end.saturating_duration_since(now)))
+            .await;
     }
     for m in &mut merged {
         for s in &mut m.steps {
             if let Some(c) = s.soak {
                 if c.failures > 0 {
-                    s.verdict = if s.verdict == Verdict::Passed { Verdict::Failed } else { s.verdict };
+                    s.verdict = if s.verdict == Verdict::Passed {
+                        Verdict::Failed
+                    } else {
+                        s.verdict
+                    };
                     let note = format!("failed {} of {} soak passes", c.failures, c.runs);
                     s.message = Some(match &s.message {
                         Some(m) => format!("{note}; last: {m}"),
@@ -169,12 +200,25 @@ fn with_count(mut s: StepReport, c: SoakCount) -> StepReport {
     s
 }
 
-async fn run_scenario(l: &Loaded, client: &Client, opts: &VerifyOptions, sink: &mut dyn Sink) -> ScenarioReport {
+async fn run_scenario(
+    l: &Loaded,
+    client: &Client,
+    opts: &VerifyOptions,
+    sink: &mut dyn Sink,
+) -> ScenarioReport {
     let sc = &l.scenario;
     let t0 = Instant::now();
     sink.event(&Event::ScenarioStarted { name: &sc.name });
-    let mut vars: BTreeMap<String, Value> = sc.vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    vars.extend(opts.vars.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+    let mut vars: BTreeMap<String, Value> = sc
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    vars.extend(
+        opts.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+    );
     let mut scope = Scope::new(vars);
     for name in &l.env_refs {
         if let Ok(v) = std::env::var(name) {
@@ -189,15 +233,25 @@ async fn run_scenario(l: &Loaded, client: &Client, opts: &VerifyOptions, sink: &
         let report = if let Some(t) = skipped_by_tag {
             step::skipped(step, Phase::Step, format!("skipped by --skip-tag {t}"))
         } else if failed {
-            step::skipped(step, Phase::Step, "not run: an earlier step failed".to_string())
+            step::skipped(
+                step,
+                Phase::Step,
+                "not run: an earlier step failed".to_string(),
+            )
         } else {
-            sink.event(&Event::StepStarted { scenario: &sc.name, step: &step.name });
+            sink.event(&Event::StepStarted {
+                scenario: &sc.name,
+                step: &step.name,
+            });
             step::execute(step, Phase::Step, sc, l, client, opts, &mut scope).await
         };
         if matches!(report.verdict, Verdict::Failed | Verdict::Error) {
             failed = true;
         }
-        sink.event(&Event::StepFinished { scenario: &sc.name, report: &report });
+        sink.event(&Event::StepFinished {
+            scenario: &sc.name,
+            report: &report,
+        });
         steps.push(report);
     }
     // Teardown always runs; a step needing a variable that was never
@@ -205,13 +259,23 @@ async fn run_scenario(l: &Loaded, client: &Client, opts: &VerifyOptions, sink: &
     for s in &sc.teardown {
         let step = &s.value;
         let report = match step::missing_var(step, &scope) {
-            Some(v) => step::skipped(step, Phase::Teardown, format!("not run: `{v}` was never captured")),
+            Some(v) => step::skipped(
+                step,
+                Phase::Teardown,
+                format!("not run: `{v}` was never captured"),
+            ),
             None => {
-                sink.event(&Event::StepStarted { scenario: &sc.name, step: &step.name });
+                sink.event(&Event::StepStarted {
+                    scenario: &sc.name,
+                    step: &step.name,
+                });
                 step::execute(step, Phase::Teardown, sc, l, client, opts, &mut scope).await
             }
         };
-        sink.event(&Event::StepFinished { scenario: &sc.name, report: &report });
+        sink.event(&Event::StepFinished {
+            scenario: &sc.name,
+            report: &report,
+        });
         steps.push(report);
     }
     ScenarioReport {

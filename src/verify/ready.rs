@@ -18,11 +18,23 @@ use super::{VerifyOptions, ms};
 /// The step marked `readiness: true`, else the first step whose path
 /// mentions `health`.
 pub fn find_readiness_step<'a>(scenarios: &[&'a Loaded]) -> Option<(&'a Loaded, &'a Step)> {
-    let all = || scenarios.iter().flat_map(|l| l.scenario.steps.iter().map(move |s| (*l, &s.value)));
-    all().find(|(_, s)| s.readiness).or_else(|| all().find(|(_, s)| s.request.path.value.contains("health")))
+    let all = || {
+        scenarios
+            .iter()
+            .flat_map(|l| l.scenario.steps.iter().map(move |s| (*l, &s.value)))
+    };
+    all()
+        .find(|(_, s)| s.readiness)
+        .or_else(|| all().find(|(_, s)| s.request.path.value.contains("health")))
 }
 
-pub async fn wait(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, deadline: Duration, sink: &mut dyn Sink) -> ReadyReport {
+pub async fn wait(
+    scenarios: &[&Loaded],
+    client: &Client,
+    opts: &VerifyOptions,
+    deadline: Duration,
+    sink: &mut dyn Sink,
+) -> ReadyReport {
     let t0 = Instant::now();
     let Some((l, step)) = find_readiness_step(scenarios) else {
         return ReadyReport {
@@ -54,7 +66,11 @@ pub async fn wait(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, 
             }
             Ok(mut p) => {
                 // Never wait on one attempt past the deadline.
-                p.timeout = p.timeout.min(deadline.saturating_sub(t0.elapsed()).max(Duration::from_millis(100)));
+                p.timeout = p.timeout.min(
+                    deadline
+                        .saturating_sub(t0.elapsed())
+                        .max(Duration::from_millis(100)),
+                );
                 match client.send(&p).await {
                     Err(e) => {
                         last = e.to_string();
@@ -71,10 +87,16 @@ pub async fn wait(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, 
                         let failed: Vec<String> = results
                             .iter()
                             .filter(|r| !r.passed)
-                            .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+                            .map(|r| {
+                                format!("{}: expected {}, got {}", r.subject, r.expected, r.actual)
+                            })
                             .collect();
                         last = if failed.is_empty() {
-                            format!("HTTP {} in {}", resp.status, check::fmt_duration(resp.latency))
+                            format!(
+                                "HTTP {} in {}",
+                                resp.status,
+                                check::fmt_duration(resp.latency)
+                            )
                         } else {
                             format!("HTTP {} ({})", resp.status, failed.join("; "))
                         };
@@ -111,7 +133,11 @@ pub async fn wait(scenarios: &[&Loaded], client: &Client, opts: &VerifyOptions, 
         }
         // Consecutive successes are confirmed quickly; failures back off
         // exponentially up to 5 s.
-        let pause = if passed { Duration::from_millis(200) } else { backoff };
+        let pause = if passed {
+            Duration::from_millis(200)
+        } else {
+            backoff
+        };
         if !passed {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }

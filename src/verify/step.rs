@@ -4,9 +4,9 @@ use crate::check::{self, Context, Response};
 use crate::http::{Client, Prepared, TransportError};
 use crate::outcome::{Phase, StepReport, Verdict};
 use crate::prepare::prepare;
+use crate::scenario::Loaded;
 use crate::scenario::model::{Scenario, Step};
 use crate::scenario::template::{Scope, redact};
-use crate::scenario::Loaded;
 
 use super::{VerifyOptions, ms};
 
@@ -41,16 +41,33 @@ pub fn missing_var(step: &Step, scope: &Scope) -> Option<String> {
         .find_map(|s| scope.missing(s))
         .or_else(|| {
             r.json.as_ref().and_then(|j| {
-                crate::scenario::template::json_references(&j.value).ok()?.into_iter().find_map(|v| match v {
-                    crate::scenario::template::VarRef::Var(n) if scope.get(&n).is_none() => Some(n),
-                    _ => None,
-                })
+                crate::scenario::template::json_references(&j.value)
+                    .ok()?
+                    .into_iter()
+                    .find_map(|v| match v {
+                        crate::scenario::template::VarRef::Var(n) if scope.get(&n).is_none() => {
+                            Some(n)
+                        }
+                        _ => None,
+                    })
             })
         })
 }
 
-pub async fn execute(step: &Step, phase: Phase, sc: &Scenario, l: &Loaded, client: &Client, opts: &VerifyOptions, scope: &mut Scope) -> StepReport {
-    let budget = step.expect.max_latency.or(sc.defaults.max_latency).map(|d| d.0);
+pub async fn execute(
+    step: &Step,
+    phase: Phase,
+    sc: &Scenario,
+    l: &Loaded,
+    client: &Client,
+    opts: &VerifyOptions,
+    scope: &mut Scope,
+) -> StepReport {
+    let budget = step
+        .expect
+        .max_latency
+        .or(sc.defaults.max_latency)
+        .map(|d| d.0);
     let mut report = skipped(step, phase, String::new());
     report.message = None;
     report.budget_ms = budget.map(ms);
@@ -81,7 +98,12 @@ pub async fn execute(step: &Step, phase: Phase, sc: &Scenario, l: &Loaded, clien
                 // For a repeated step keep every failure but only one copy
                 // of each passing assertion.
                 for r in results {
-                    if !r.passed || !report.assertions.iter().any(|a| a.subject == r.subject && a.passed) {
+                    if !r.passed
+                        || !report
+                            .assertions
+                            .iter()
+                            .any(|a| a.subject == r.subject && a.passed)
+                    {
                         report.assertions.push(r);
                     }
                 }
@@ -102,7 +124,9 @@ pub async fn execute(step: &Step, phase: Phase, sc: &Scenario, l: &Loaded, clien
         report.latency_ms = Some(ms(last.latency));
         report.response_excerpt = redact(&response_excerpt(last), &secrets);
         if report.verdict != Verdict::Error {
-            report.assertions.extend(check::distinct(&step.expect.distinct, &responses, scope));
+            report
+                .assertions
+                .extend(check::distinct(&step.expect.distinct, &responses, scope));
             let (values, failures) = check::capture(&step.capture, last);
             for (k, v) in values {
                 scope.set(&k, v);
@@ -130,13 +154,23 @@ fn transport_message(e: &TransportError, p: &Prepared) -> String {
 
 fn sensitive(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    n == "authorization" || n == "proxy-authorization" || n == "cookie" || n == "set-cookie" || n.contains("token") || n.contains("api-key") || n.contains("secret")
+    n == "authorization"
+        || n == "proxy-authorization"
+        || n == "cookie"
+        || n == "set-cookie"
+        || n.contains("token")
+        || n.contains("api-key")
+        || n.contains("secret")
 }
 
 fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
     let mut s = format!("{} {}\n", p.method, p.url);
     for (k, v) in &p.headers {
-        let shown = if sensitive(k.as_str()) { "***".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+        let shown = if sensitive(k.as_str()) {
+            "***".to_string()
+        } else {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        };
         s.push_str(&format!("{k}: {shown}\n"));
     }
     if let Some(b) = &p.body {
@@ -149,7 +183,11 @@ fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
 fn response_excerpt(r: &Response) -> String {
     let mut s = format!("HTTP {}\n", r.status);
     for (k, v) in &r.headers {
-        let shown = if sensitive(k.as_str()) { "***".to_string() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+        let shown = if sensitive(k.as_str()) {
+            "***".to_string()
+        } else {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        };
         s.push_str(&format!("{k}: {shown}\n"));
     }
     if !r.body.is_empty() {
@@ -169,4 +207,3 @@ fn truncate(s: &str) -> String {
     }
     format!("{}\n… ({} more bytes)", &s[..end], s.len() - end)
 }
-

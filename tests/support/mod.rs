@@ -68,7 +68,9 @@ impl Backend {
 pub async fn sqlite_backend() -> Backend {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = backend::Config::embedded(dir.path()).with_lab(LAB_TOKEN);
-    let server = backend::start(config, ([127, 0, 0, 1], 0).into()).await.expect("start backend");
+    let server = backend::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("start backend");
     Backend {
         server,
         _dir: Some(dir),
@@ -80,7 +82,9 @@ pub async fn sqlite_backend() -> Backend {
 pub async fn postgres_backend() -> Backend {
     let db = PgDb::create().await;
     let config = backend::Config::postgres(db.url.clone()).with_lab(LAB_TOKEN);
-    let server = backend::start(config, ([127, 0, 0, 1], 0).into()).await.expect("start backend on PostgreSQL");
+    let server = backend::start(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("start backend on PostgreSQL");
     Backend {
         server,
         _dir: None,
@@ -89,7 +93,8 @@ pub async fn postgres_backend() -> Backend {
 }
 
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A uniquely named PostgreSQL database; dropped by `drop_now` (and, as a
@@ -105,10 +110,17 @@ impl PgDb {
         use sqlx::Connection;
         let admin = admin_url();
         let name = format!("postdeploy_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin))
-            .await
-            .unwrap_or_else(|_| panic!("PostgreSQL at {admin} did not answer within 5 s (set TEST_DATABASE_URL)"))
-            .unwrap_or_else(|e| panic!("PostgreSQL is required but unreachable at {admin}: {e}"));
+        let mut conn =
+            tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&admin))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "PostgreSQL at {admin} did not answer within 5 s (set TEST_DATABASE_URL)"
+                    )
+                })
+                .unwrap_or_else(|e| {
+                    panic!("PostgreSQL is required but unreachable at {admin}: {e}")
+                });
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await
@@ -118,7 +130,11 @@ impl PgDb {
             Some((base, _)) => format!("{base}/{name}"),
             None => admin.clone(),
         };
-        PgDb { name, url, dropped: false }
+        PgDb {
+            name,
+            url,
+            dropped: false,
+        }
     }
 
     pub async fn drop_now(mut self) {
@@ -130,9 +146,11 @@ impl PgDb {
 async fn drop_db(name: &str) {
     use sqlx::Connection;
     if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-            .execute(&mut conn)
-            .await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
         let _ = conn.close().await;
     }
 }
@@ -145,7 +163,10 @@ impl Drop for PgDb {
         let name = self.name.clone();
         // A panicking test must not leave databases behind.
         let _ = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
                 rt.block_on(drop_db(&name));
             }
         })
@@ -162,7 +183,11 @@ pub async fn lab(base: &str, route: &str, body: Value) -> Value {
         .send()
         .await
         .expect("lab call");
-    assert!(resp.status().is_success(), "lab {route} answered {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "lab {route} answered {}",
+        resp.status()
+    );
     resp.json().await.unwrap_or(json!(null))
 }
 
