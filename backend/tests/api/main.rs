@@ -8,4 +8,5 @@ mod contract;
 mod fuzz;
 mod lab;
 mod metrics;
+mod oneshot;
 mod outage;

@@ -1,0 +1,41 @@
+//! The router without a socket, through `tower::ServiceExt::oneshot`.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn router_answers_without_a_socket() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = backend::AppState::new(backend::Config::embedded(dir.path()))
+        .await
+        .expect("state");
+    let app = backend::app(state);
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/api/health")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.into_body().collect().await.expect("body").to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["database"]["type"], "sqlite");
+    let res = app
+        .oneshot(
+            Request::get("/api/lab/status")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "lab is off in Config::embedded"
+    );
+}
