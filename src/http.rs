@@ -162,7 +162,14 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 fn classify(e: &reqwest::Error) -> TransportError {
     let text = chain(e);
-    let lower = text.to_ascii_lowercase();
+    // Judge by the error, not the URL in its message: a path such as
+    // `/api/dns/tls-certificate` must not turn a refused connection into a
+    // DNS or TLS failure.
+    let without_url = match e.url() {
+        Some(u) => text.replace(u.as_str(), ""),
+        None => text.clone(),
+    };
+    let lower = without_url.to_ascii_lowercase();
     if e.is_redirect() {
         TransportError::Redirect(text)
     } else if e.is_timeout() {
