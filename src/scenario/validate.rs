@@ -36,19 +36,44 @@ impl<'a> Validator<'a> {
         self.errors.push(self.src.error_at(loc, msg));
     }
 
+    /// An error at the first match of `pattern` (its group `at`) from `from`
+    /// on: for values the model keeps no position of. Falls back to `from`.
+    fn err_near(&mut self, from: Location, pattern: &str, msg: impl Into<String>) {
+        let found = regex::Regex::new(pattern)
+            .ok()
+            .and_then(|re| self.src.find_from(from.line(), from.column(), &re));
+        match found {
+            Some((line, column)) => self.errors.push(self.src.error_at_line(line, column, msg)),
+            None => self.err(from, msg),
+        }
+    }
+
     /// Validates the scenario; `cli_vars` are the `--var` names.
-    pub fn run(mut self, sc: &Scenario, cli_vars: &BTreeSet<String>) -> Result<Schemas, Vec<ScenarioError>> {
+    pub fn run(
+        mut self,
+        sc: &Scenario,
+        cli_vars: &BTreeSet<String>,
+    ) -> Result<Schemas, Vec<ScenarioError>> {
         if sc.version != FORMAT_VERSION {
-            self.errors.push(self.src.error_whole(format!(
+            let msg = format!(
                 "scenario format version {} is not supported (this postdeploy reads version {FORMAT_VERSION})",
                 sc.version
-            )));
+            );
+            let re = regex::Regex::new(r"^version\s*:\s*(?P<at>\S)").expect("static regex");
+            match self.src.find_from(1, 1, &re) {
+                Some((line, column)) => self.errors.push(self.src.error_at_line(line, column, msg)),
+                None => self.errors.push(self.src.error_whole(msg)),
+            }
         }
         if sc.name.trim().is_empty() {
-            self.errors.push(self.src.error_whole("`name` must not be empty"));
+            self.errors
+                .push(self.src.error_whole("`name` must not be empty"));
         }
         if sc.steps.is_empty() {
-            self.errors.push(self.src.error_whole("a scenario needs at least one step in `steps`"));
+            self.errors.push(
+                self.src
+                    .error_whole("a scenario needs at least one step in `steps`"),
+            );
         }
         let mut defined: BTreeSet<String> = sc.vars.keys().cloned().collect();
         defined.extend(cli_vars.iter().cloned());
@@ -56,7 +81,7 @@ impl<'a> Validator<'a> {
             self.check_header_name(name, h.referenced);
             self.check_refs(&h.value, h.referenced, &defined);
         }
-        let mut names = BTreeSet::new();
+        let mut names = BTreeMap::new();
         for step in &sc.steps {
             self.step(step, &defined, &mut names);
             defined.extend(step.value.capture.keys().cloned());
@@ -68,7 +93,7 @@ impl<'a> Validator<'a> {
             defined.extend(step.value.capture.keys().cloned());
         }
         for name in sc.slo.keys() {
-            if name != "*" && !names.contains(name) {
+            if name != "*" && !names.contains_key(name) {
                 self.errors.push(self.src.error_whole(format!(
                     "slo `{name}` names no step (use a step name or \"*\")"
                 )));
@@ -81,17 +106,37 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn step(&mut self, spanned: &Spanned<Step>, defined: &BTreeSet<String>, names: &mut BTreeSet<String>) {
+    fn step(
+        &mut self,
+        spanned: &Spanned<Step>,
+        defined: &BTreeSet<String>,
+        names: &mut BTreeMap<String, u64>,
+    ) {
         let step = &spanned.value;
         let at = spanned.referenced;
         if step.name.trim().is_empty() {
             self.err(at, "step `name` must not be empty");
-        } else if !names.insert(step.name.clone()) {
-            self.err(at, format!("duplicate step name `{}`: names identify steps in reports", step.name));
+        } else if let Some(first) = names.get(&step.name) {
+            self.err(
+                at,
+                format!(
+                    "duplicate step name `{}` (first used at line {first}): names identify steps in reports",
+                    step.name
+                ),
+            );
+        } else {
+            names.insert(step.name.clone(), at.line());
         }
         let req = &step.request;
         if http::Method::from_bytes(req.method.as_bytes()).is_err() {
-            self.err(at, format!("invalid HTTP method `{}`", req.method));
+            self.err_near(
+                at,
+                &format!(r#"\bmethod\s*:\s*(?P<at>["']?{})"#, regex::escape(&req.method)),
+                format!(
+                    "invalid HTTP method `{}`: a method is one token without spaces or separators (GET, POST, PATCH, ...)",
+                    req.method
+                ),
+            );
         }
         if req.path.value.trim().is_empty() {
             self.err(req.path.referenced, "`path` must not be empty");
@@ -114,15 +159,26 @@ impl<'a> Validator<'a> {
         if let Some(b) = &req.body {
             self.check_refs(&b.value, b.referenced, defined);
         }
-        if req.json.is_some() && req.body.is_some() {
-            self.err(at, "a request has either `json` or `body`, not both");
+        if let (Some(j), Some(b)) = (&req.json, &req.body) {
+            self.err_near(
+                b.referenced,
+                r"(?P<at>\S)",
+                format!(
+                    "a request has either `json` or `body`, not both (`json` is at line {})",
+                    j.referenced.line()
+                ),
+            );
         }
         if step.repeat == Some(0) {
             self.err(at, "`repeat` must be at least 1");
         }
         let ex = &step.expect;
         if !ex.distinct.is_empty() && step.repeat.unwrap_or(1) < 2 {
-            self.err(at, "`distinct` needs `repeat` of at least 2");
+            self.err_near(
+                at,
+                r"\b(?P<at>distinct)\s*:",
+                "`distinct` compares the answers of a repeated step: add `repeat: N` (N >= 2) to this step",
+            );
         }
         for d in &ex.distinct {
             for c in [&d.at_least, &d.at_most].into_iter().flatten() {
@@ -132,7 +188,11 @@ impl<'a> Validator<'a> {
             }
         }
         for (name, h) in &ex.headers {
-            if h.present.is_none() && h.equals.is_none() && h.matches.is_none() && h.contains.is_none() {
+            if h.present.is_none()
+                && h.equals.is_none()
+                && h.matches.is_none()
+                && h.contains.is_none()
+            {
                 self.err(at, format!("header expectation `{name}` needs one of present, equals, matches, contains"));
             }
             for s in [&h.equals, &h.contains].into_iter().flatten() {
@@ -149,9 +209,18 @@ impl<'a> Validator<'a> {
                 || b.not_equals.is_some()
                 || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
             if !any {
-                self.err(at, format!("body assertion on `{}` has no operator (equals, exists, matches, ...)", b.path.source));
+                self.err(
+                    at,
+                    format!(
+                        "body assertion on `{}` has no operator (equals, exists, matches, ...)",
+                        b.path.source
+                    ),
+                );
             }
-            for v in [&b.equals, &b.not_equals, &b.contains].into_iter().flatten() {
+            for v in [&b.equals, &b.not_equals, &b.contains]
+                .into_iter()
+                .flatten()
+            {
                 match json_references(&v.value) {
                     Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
                     Err(e) => self.err(v.referenced, e),
@@ -166,7 +235,10 @@ impl<'a> Validator<'a> {
         }
         for (name, cap) in &step.capture {
             if !valid_var_name(name) {
-                self.err(at, format!("capture name `{name}` may only use letters, digits, `_` and `-`"));
+                self.err(
+                    at,
+                    format!("capture name `{name}` may only use letters, digits, `_` and `-`"),
+                );
             }
             if let Capture::Source(src) = cap {
                 if let Some(h) = &src.header {
@@ -177,12 +249,32 @@ impl<'a> Validator<'a> {
     }
 
     fn metric(&mut self, m: &MetricAssert, at: Location, defined: &BTreeSet<String>) {
-        let kinds = usize::from(m.family.is_some()) + usize::from(m.sample.is_some()) + usize::from(m.histogram.is_some());
+        let kinds = usize::from(m.family.is_some())
+            + usize::from(m.sample.is_some())
+            + usize::from(m.histogram.is_some());
         if kinds != 1 {
-            self.err(at, "a metrics assertion needs exactly one of `family`, `sample`, `histogram`");
+            let given: Vec<&str> = [
+                ("`family`", m.family.is_some()),
+                ("`sample`", m.sample.is_some()),
+                ("`histogram`", m.histogram.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            let given = if given.is_empty() {
+                "none".to_string()
+            } else {
+                given.join(" and ")
+            };
+            self.err(
+                at,
+                format!("a metrics assertion needs exactly one of `family`, `sample`, `histogram` (this one has {given})"),
+            );
             return;
         }
-        let has_op = [m.equals, m.not_equals, m.lt, m.le, m.gt, m.ge].iter().any(Option::is_some);
+        let has_op = [m.equals, m.not_equals, m.lt, m.le, m.gt, m.ge]
+            .iter()
+            .any(Option::is_some);
         if m.histogram.is_some() {
             match m.quantile {
                 Some(q) if (0.0..=1.0).contains(&q) => {}
@@ -196,10 +288,25 @@ impl<'a> Validator<'a> {
             self.err(at, "a `sample` or `histogram` assertion needs a comparison (equals, lt, le, gt, ge, not_equals)");
         }
         if let Some(v) = &m.delta_from {
+            let near = format!(r#"\bdelta_from\s*:\s*(?P<at>["']?{})"#, regex::escape(v));
             if m.sample.is_none() {
-                self.err(at, "`delta_from` applies to `sample` only");
+                self.err_near(at, &near, "`delta_from` applies to `sample` only");
             } else if !defined.contains(v) {
-                self.err(at, format!("`delta_from: {v}` names no variable captured by an earlier step"));
+                let known = if defined.is_empty() {
+                    "none is defined yet".to_string()
+                } else {
+                    format!(
+                        "defined so far: {}",
+                        defined.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                };
+                self.err_near(
+                    at,
+                    &near,
+                    format!(
+                        "`delta_from: {v}` names no variable captured by an earlier step ({known})"
+                    ),
+                );
             }
         }
     }
@@ -213,12 +320,22 @@ impl<'a> Validator<'a> {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect();
-            self.err(s.referenced, format!("schema file `{}` not found (looked in {})", s.value, looked.join(", ")));
+            self.err(
+                s.referenced,
+                format!(
+                    "schema file `{}` not found (looked in {})",
+                    s.value,
+                    looked.join(", ")
+                ),
+            );
             return;
         };
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(|e| format!("not valid JSON: {e}")));
+            .and_then(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .map_err(|e| format!("not valid JSON: {e}"))
+            });
         match parsed.and_then(|v| {
             jsonschema::options()
                 .should_validate_formats(true)
@@ -256,12 +373,19 @@ impl<'a> Validator<'a> {
                         .min()
                         .map(|(_, d)| format!("; did you mean `{d}`?"))
                         .unwrap_or_else(|| {
-                            " (define it in `vars`, pass `--var`, or capture it in an earlier step)".to_string()
+                            " (define it in `vars`, pass `--var`, or capture it in an earlier step)"
+                                .to_string()
                         });
-                    self.err(at, format!("undefined variable `{n}`{hint}"));
+                    let near = format!(r"(?P<at>\$\{{\s*{}\s*\}})", regex::escape(&n));
+                    self.err_near(at, &near, format!("undefined variable `{n}`{hint}"));
                 }
                 VarRef::Env(n) if std::env::var_os(&n).is_none() => {
-                    self.err(at, format!("environment variable `{n}` is not set"));
+                    let near = format!(r"(?P<at>\$\{{\s*env\.{}\s*\}})", regex::escape(&n));
+                    self.err_near(
+                        at,
+                        &near,
+                        format!("environment variable `{n}` is not set (export it before running)"),
+                    );
                 }
                 _ => {}
             }
@@ -270,7 +394,9 @@ impl<'a> Validator<'a> {
 }
 
 fn valid_var_name(n: &str) -> bool {
-    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    !n.is_empty()
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 /// Where a schema named in a scenario is looked for, in order: the
@@ -289,5 +415,7 @@ fn schema_candidates(name: &str, scenario: &Path, dirs: &[PathBuf]) -> Vec<PathB
 }
 
 fn find_schema(name: &str, scenario: &Path, dirs: &[PathBuf]) -> Option<PathBuf> {
-    schema_candidates(name, scenario, dirs).into_iter().find(|p| p.is_file())
+    schema_candidates(name, scenario, dirs)
+        .into_iter()
+        .find(|p| p.is_file())
 }

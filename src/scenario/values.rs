@@ -56,7 +56,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "s" => n,
             "m" => n * 60.0,
             "h" => n * 3600.0,
-            _ => return Err(format!("invalid duration `{s}`: expected e.g. 200ms, 1.5s, 2m")),
+            _ => {
+                return Err(format!(
+                    "invalid duration `{s}`: expected e.g. 200ms, 1.5s, 2m"
+                ));
+            }
         };
         return Ok(Duration::from_secs_f64(secs));
     }
@@ -65,8 +69,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "invalid duration `{s}`: a unit is required (ms, s, m, h), e.g. `{s}ms`"
         ));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("invalid duration `{s}`: {e} (expected e.g. 200ms, 1.5s, 2m)"))
+    if num.is_empty() {
+        return Err(format!(
+            "invalid duration `{s}`: expected a number followed by a unit (ms, s, m, h), e.g. 200ms, 1.5s, 2m"
+        ));
+    }
+    humantime::parse_duration(t).map_err(|e| match e {
+        humantime::DurationError::UnknownUnit { unit, .. } => format!(
+            "invalid duration `{s}`: unknown unit `{unit}` (use ms, s, m or h, e.g. 200ms, 1.5s, 2m)"
+        ),
+        e => format!("invalid duration `{s}`: {e} (expected e.g. 200ms, 1.5s, 2m)"),
+    })
 }
 
 string_value!(
@@ -103,13 +116,35 @@ string_value!(
 #[derive(Debug, Clone)]
 pub struct Pattern(pub regex::Regex);
 
-string_value!(
-    Pattern,
-    "A regular expression (unanchored).",
-    |s| regex::Regex::new(s)
+string_value!(Pattern, "A regular expression (unanchored).", |s| {
+    regex::Regex::new(s)
         .map(Pattern)
-        .map_err(|e| format!("invalid regular expression `{s}`: {e}"))
-);
+        .map_err(|e| regex_error(s, &e))
+});
+
+/// regex's syntax errors span several lines (pattern, caret, message); keep
+/// one line: the reason and where in the pattern it was found.
+fn regex_error(s: &str, e: &regex::Error) -> String {
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let reason = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| lines.last().copied().unwrap_or("invalid"));
+    // The caret line sits under the pattern line, both indented by 4.
+    let at = lines
+        .iter()
+        .position(|l| !l.trim().is_empty() && l.trim().chars().all(|c| c == '^'))
+        .filter(|&i| i >= 2)
+        .map(|i| lines[i].find('^').unwrap_or(4).saturating_sub(4) + 1);
+    match at {
+        Some(col) => format!(
+            "invalid regular expression `{s}`: {reason} (at character {col} of the pattern)"
+        ),
+        None => format!("invalid regular expression `{s}`: {reason}"),
+    }
+}
 
 /// A PromQL-style sample selector: `name{label="v",other=~"re"}`.
 #[derive(Debug, Clone)]
@@ -229,7 +264,9 @@ fn status_code<E: de::Error>(v: u64) -> Result<StatusMatch, E> {
     if (100..=599).contains(&v) {
         Ok(StatusMatch::Code(v as u16))
     } else {
-        Err(E::custom(format!("invalid HTTP status {v}: expected 100..599")))
+        Err(E::custom(format!(
+            "invalid HTTP status {v}: expected 100..599"
+        )))
     }
 }
 
@@ -259,7 +296,9 @@ impl<'de> Deserialize<'de> for StatusSpec {
                 Ok(StatusSpec(vec![status_code(v)?]))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<StatusSpec, E> {
-                Err(E::custom(format!("invalid HTTP status {v}: expected 100..599")))
+                Err(E::custom(format!(
+                    "invalid HTTP status {v}: expected 100..599"
+                )))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<StatusSpec, E> {
                 Ok(StatusSpec(vec![status_class(v)?]))
@@ -384,7 +423,9 @@ impl<'de> Deserialize<'de> for Count {
                 f.write_str("a whole number or a `${var}`")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
-                u32::try_from(v).map(Count::Number).map_err(|_| E::custom("count is too large"))
+                u32::try_from(v)
+                    .map(Count::Number)
+                    .map_err(|_| E::custom("count is too large"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Count, E> {
                 if let Ok(n) = v.trim().parse::<u32>() {
@@ -392,7 +433,9 @@ impl<'de> Deserialize<'de> for Count {
                 }
                 match super::template::references(v) {
                     Ok(r) if !r.is_empty() => Ok(Count::Var(v.to_string())),
-                    _ => Err(E::custom(format!("`{v}` is neither a whole number nor a `${{var}}`"))),
+                    _ => Err(E::custom(format!(
+                        "`{v}` is neither a whole number nor a `${{var}}`"
+                    ))),
                 }
             }
         }
