@@ -107,24 +107,35 @@ impl Client {
     /// Sends the request and reads the body up to the cap. Latency runs from
     /// just before the send to the last byte of the body.
     pub async fn send(&self, req: &Prepared) -> Result<Response, TransportError> {
-        let client = if req.follow_redirects { &self.follow } else { &self.manual };
-        let mut builder = client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+        let client = if req.follow_redirects {
+            &self.follow
+        } else {
+            &self.manual
+        };
+        let mut builder = client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone());
         if let Some(b) = &req.body {
             builder = builder.body(b.clone());
         }
-        let request = builder.build().map_err(|e| TransportError::Invalid(chain(&e)))?;
+        let request = builder
+            .build()
+            .map_err(|e| TransportError::Invalid(chain(&e)))?;
         let started = Instant::now();
         let exchange = async {
-            let resp = client.execute(request).await.map_err(|e| classify(&e))?;
+            let resp = client.execute(request).await.map_err(classify)?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
-            if resp.content_length().is_some_and(|n| n > self.max_body as u64) {
+            if resp
+                .content_length()
+                .is_some_and(|n| n > self.max_body as u64)
+            {
                 return Err(TransportError::BodyTooLarge(self.max_body));
             }
             let mut body = BytesMut::new();
             let mut stream = resp.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| classify(&e))?;
+                let chunk = chunk.map_err(classify)?;
                 if body.len() + chunk.len() > self.max_body {
                     return Err(TransportError::BodyTooLarge(self.max_body));
                 }
@@ -133,7 +144,9 @@ impl Client {
             Ok((status, headers, body.freeze()))
         };
         match tokio::time::timeout(req.timeout, exchange).await {
-            Err(_) => Err(TransportError::Timeout(crate::check::fmt_duration(req.timeout))),
+            Err(_) => Err(TransportError::Timeout(crate::check::fmt_duration(
+                req.timeout,
+            ))),
             Ok(Err(e)) => Err(e),
             Ok(Ok((status, headers, body))) => Ok(Response {
                 status,
@@ -160,23 +173,25 @@ fn chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-fn classify(e: &reqwest::Error) -> TransportError {
-    let text = chain(e);
-    // Judge by the error, not the URL in its message: a path such as
-    // `/api/dns/tls-certificate` must not turn a refused connection into a
-    // DNS or TLS failure.
-    let without_url = match e.url() {
-        Some(u) => text.replace(u.as_str(), ""),
-        None => text.clone(),
-    };
-    let lower = without_url.to_ascii_lowercase();
+fn classify(e: reqwest::Error) -> TransportError {
+    // The step report already names the method and URL; reqwest repeats the
+    // URL in its message. Judging by the message without it also keeps a
+    // path such as `/api/dns/tls-certificate` from turning a refused
+    // connection into a DNS or TLS failure.
+    let e = e.without_url();
+    let text = chain(&e).replace("error sending request: ", "");
+    let lower = text.to_ascii_lowercase();
     if e.is_redirect() {
         TransportError::Redirect(text)
     } else if e.is_timeout() {
         TransportError::Timeout(text)
-    } else if lower.contains("dns") || lower.contains("failed to lookup") || lower.contains("name or service not known") {
+    } else if lower.contains("dns")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
         TransportError::Dns(text)
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
         TransportError::Tls(text)
     } else if e.is_connect() {
         TransportError::Connect(text)
@@ -190,7 +205,9 @@ pub fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (k, v) = s
         .split_once(':')
         .ok_or_else(|| format!("header `{s}` must look like `Name: value`"))?;
-    let name = HeaderName::from_bytes(k.trim().as_bytes()).map_err(|_| format!("invalid header name `{}`", k.trim()))?;
-    let value = HeaderValue::from_str(v.trim()).map_err(|_| format!("invalid value for header `{}`", k.trim()))?;
+    let name = HeaderName::from_bytes(k.trim().as_bytes())
+        .map_err(|_| format!("invalid header name `{}`", k.trim()))?;
+    let value = HeaderValue::from_str(v.trim())
+        .map_err(|_| format!("invalid value for header `{}`", k.trim()))?;
     Ok((name, value))
 }

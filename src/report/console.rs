@@ -80,8 +80,11 @@ pub fn step_line(r: &StepReport) -> String {
         .soak
         .map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures))
         .unwrap_or_default();
-    let mut s = format!(
-        "  {tag} {name}  ({} {path} -> {status}{reps}, {latency}){soak}",
+    let mut detail = format!("{} {path} -> {status}{reps}", r.method);
+    if !latency.is_empty() {
+        detail.push_str(&format!(", {latency}"));
+    }
+    let mut s = format!("  {tag} {name}  ({detail}){soak}");
         r.method
     );
     for a in r.failures() {
