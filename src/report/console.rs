@@ -85,8 +85,6 @@ pub fn step_line(r: &StepReport) -> String {
         detail.push_str(&format!(", {latency}"));
     }
     let mut s = format!("  {tag} {name}  ({detail}){soak}");
-        r.method
-    );
     for a in r.failures() {
         s.push_str(&format!(
             "\n         {}: expected {}, got {}",
