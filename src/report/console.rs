@@ -143,6 +143,7 @@ impl<W: Write> Sink for Console<W> {
     fn event(&mut self, e: &Event<'_>) {
         match e {
             Event::RunStarted { target, scenarios } => {
+                let target = target.trim_end_matches('/');
                 self.line(&format!(
                     "postdeploy verify: {scenarios} scenario(s) against {target}"
                 ));
