@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the scenarios once as a gate (exit 0 pass, 1 fail, 2 invalid, 3 not ready).
     Verify(VerifyArgs),
+    /// Load-test the target with the scenarios (exit 0 SLOs met, 1 breached, 2 invalid, 4 internal).
+    Load(LoadArgs),
     /// Check scenario files without sending anything.
     Validate(ValidateArgs),
     /// Print the JSON Schema of the scenario format.
@@ -100,6 +102,65 @@ pub struct VerifyArgs {
     pub max_body: usize,
 }
 
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Base URL of the deployment; without it, the in-repo backend is started
+    /// locally on an embedded database.
+    #[arg(long, env = "POSTDEPLOY_TARGET", value_name = "URL")]
+    pub target: Option<String>,
+    /// Closed model: concurrent users (open model: unused).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub users: u32,
+    /// Time to start all users (part of --duration).
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = duration)]
+    pub ramp: Duration,
+    /// Length of the whole run, ramp included.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub duration: Duration,
+    /// Open model: requests per second on a fixed schedule, latency measured
+    /// from each request's intended send time.
+    #[arg(long, value_name = "RPS")]
+    pub rate: Option<f64>,
+    /// Stop after this many requests.
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+    /// Open model: most scenario iterations in flight at once.
+    #[arg(long, default_value_t = crate::load::DEFAULT_MAX_IN_FLIGHT, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Report directory [default: reports/<UTC timestamp>/, linked from reports/latest].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Path of the target's Prometheus metrics, scraped before and after the run.
+    #[arg(long, default_value = "/api/metrics", value_name = "PATH")]
+    pub metrics_path: String,
+    /// Do not scrape the target's metrics.
+    #[arg(long)]
+    pub no_server_metrics: bool,
+    /// Extra SLO, e.g. `p95<300ms` (repeatable; see the docs).
+    #[arg(long = "slo", value_name = "SLO")]
+    pub slos: Vec<String>,
+    /// Run only scenarios with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip scenarios with this tag (repeatable).
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Default per-request timeout (a step's own timeout wins).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub timeout: Option<Duration>,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Extra request header `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Largest response body read, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body: usize,
+}
+
 fn duration(s: &str) -> Result<Duration, String> {
     crate::scenario::values::parse_duration(s)
 }
@@ -110,10 +171,17 @@ pub fn main() -> std::process::ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { Exit::Invalid.into() } else { Exit::Passed.into() };
+            return if e.use_stderr() {
+                Exit::Invalid.into()
+            } else {
+                Exit::Passed.into()
+            };
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -146,6 +214,7 @@ pub async fn run(cli: Cli) -> Exit {
             Err(e) => e,
         },
         Command::Verify(a) => verify_cmd(a).await,
+        Command::Load(a) => load_cmd(a).await,
     }
 }
 
@@ -155,7 +224,12 @@ fn print_errors(errors: &[ScenarioError]) {
         let _ = writeln!(err, "error: {e}\n");
     }
     let files: std::collections::BTreeSet<_> = errors.iter().map(|e| &e.file).collect();
-    let _ = writeln!(err, "{} error(s) in {} file(s); nothing was sent", errors.len(), files.len());
+    let _ = writeln!(
+        err,
+        "{} error(s) in {} file(s); nothing was sent",
+        errors.len(),
+        files.len()
+    );
 }
 
 fn parse_vars(raw: &[String]) -> Result<BTreeMap<String, String>, String> {
@@ -233,7 +307,11 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return if a.target.is_some() { Exit::Invalid } else { Exit::Internal };
+            return if a.target.is_some() {
+                Exit::Invalid
+            } else {
+                Exit::Internal
+            };
         }
     };
     let opts = VerifyOptions {
@@ -264,7 +342,8 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
     } else {
         Exit::Failed
     };
-    let junit = report::junit::render(&report).and_then(|x| report::write_file(&a.junit, x.as_bytes()));
+    let junit =
+        report::junit::render(&report).and_then(|x| report::write_file(&a.junit, x.as_bytes()));
     if let Err(e) = junit {
         eprintln!("error: JUnit report: {e:#}");
         code = Exit::Internal;
@@ -277,4 +356,185 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
         }
     }
     code
+}
+
+/// Ctrl-C as a future, registered now: the handler must exist before goose
+/// starts, so that goose's own (which would exit the process on a second
+/// Ctrl-C) is never installed.
+fn interrupt_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move {
+            sig.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+async fn load_cmd(a: LoadArgs) -> Exit {
+    // Everything is validated before the first request.
+    let loaded = match load(&a.common) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let mut headers = Vec::new();
+    for h in &a.headers {
+        match parse_header(h) {
+            Ok(h) => headers.push(h),
+            Err(e) => {
+                eprintln!("error: --header: {e}");
+                return Exit::Invalid;
+            }
+        }
+    }
+    let vars = parse_vars(&a.common.vars).unwrap_or_default();
+    let selected: Vec<&Loaded> = verify::select(&loaded, &a.tags, &a.skip_tags);
+    if selected.is_empty() {
+        eprintln!("error: no scenario matches the tag filters");
+        return Exit::Invalid;
+    }
+    let interrupt = match interrupt_signal() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: cannot catch Ctrl-C: {e}");
+            return Exit::Internal;
+        }
+    };
+    let mut opts = crate::load::LoadOptions {
+        // Replaced once the target is known.
+        request: RequestDefaults {
+            target: url::Url::parse("http://127.0.0.1/").expect("static URL"),
+            headers,
+            timeout: a.timeout,
+        },
+        vars,
+        users: a.users,
+        ramp: a.ramp,
+        duration: a.duration,
+        rate: a.rate,
+        max_requests: a.max_requests,
+        max_in_flight: a.max_in_flight,
+        metrics_path: (!a.no_server_metrics).then(|| a.metrics_path.clone()),
+        http: HttpOptions {
+            insecure: a.insecure,
+            max_body: a.max_body,
+            pool_max_idle: a.users.max(64) as usize,
+        },
+    };
+    if let Err(e) = opts.validate(&selected) {
+        eprintln!("error: {e}");
+        return Exit::Invalid;
+    }
+    let out_dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
+    let target = match Target::resolve(a.target.as_deref()).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return if a.target.is_some() {
+                Exit::Invalid
+            } else {
+                Exit::Internal
+            };
+        }
+    };
+    opts.request.target = target.url().clone();
+    let interactive = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+    let mut console = Console::new(std::io::stdout(), interactive);
+    let measured = crate::load::run(&selected, &opts, interrupt, &mut console).await;
+    if let Err(e) = target.shutdown().await {
+        eprintln!("warning: stopping the local backend: {e:#}");
+    }
+    let measurements = match measured {
+        Ok(m) => m,
+        Err(crate::load::LoadError::Invalid(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Invalid;
+        }
+        Err(crate::load::LoadError::Internal(e)) => {
+            eprintln!("error: {e}");
+            return Exit::Internal;
+        }
+    };
+    let settings = opts.settings(&selected);
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        eprintln!("error: creating {}: {e}", out_dir.display());
+        return Exit::Internal;
+    }
+    if a.out.is_none() {
+        if let Err(e) = crate::load::out::link_latest(&out_dir) {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    let code = write_load_reports(&out_dir, &settings, &measurements, &a.slos);
+    println!("reports: {}", out_dir.display());
+    code
+}
+
+/// TODO(load reports): replace with `report::load::write_all(out_dir,
+/// &settings, &measurements, &slos)` and its SLO outcome once that module
+/// lands; until then a minimal summary.json and no SLO evaluation.
+fn write_load_reports(
+    out_dir: &Path,
+    settings: &crate::load::model::Settings,
+    m: &crate::load::model::Measurements,
+    _slos: &[String],
+) -> Exit {
+    let requests: serde_json::Map<String, serde_json::Value> = m
+        .requests
+        .iter()
+        .map(|(name, r)| {
+            let q = |p: f64| if r.histogram.is_empty() { 0 } else { r.histogram.value_at_quantile(p) };
+            (
+                name.clone(),
+                serde_json::json!({
+                    "method": r.method,
+                    "path": r.path,
+                    "count": r.count,
+                    "errors": r.errors,
+                    "latency_us": {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": r.histogram.max()},
+                }),
+            )
+        })
+        .collect();
+    let server = m.server.as_ref().map(|s| {
+        serde_json::json!({
+            "total_requests": s.total_requests,
+            "total_5xx": s.total_5xx,
+            "warnings": s.warnings,
+            "routes": s.routes.iter().map(|r| serde_json::json!({
+                "method": r.method, "route": r.route, "requests": r.requests,
+                "errors_5xx": r.errors_5xx, "p95_seconds": r.p95_seconds,
+            })).collect::<Vec<_>>(),
+        })
+    });
+    let summary = serde_json::json!({
+        "target": settings.target,
+        "model": format!("{:?}", settings.model).to_lowercase(),
+        "users": settings.users,
+        "rate": settings.rate,
+        "started_at": m.started_at.to_rfc3339(),
+        "elapsed_s": m.elapsed.as_secs_f64(),
+        "stopped_by": format!("{:?}", m.stopped_by).to_lowercase(),
+        "total_requests": m.requests.values().map(|r| r.count).sum::<u64>(),
+        "total_errors": m.requests.values().map(|r| r.error_count()).sum::<u64>(),
+        "requests": requests,
+        "server": server,
+    });
+    let bytes = serde_json::to_vec_pretty(&summary).unwrap_or_default();
+    match report::write_file(&out_dir.join("summary.json"), &bytes) {
+        Ok(()) => Exit::Passed,
+        Err(e) => {
+            eprintln!("error: summary.json: {e:#}");
+            Exit::Internal
+        }
+    }
 }

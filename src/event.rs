@@ -39,6 +39,37 @@ pub enum Event<'a> {
     RunFinished {
         report: &'a RunReport,
     },
+    /// `postdeploy load` began sending.
+    LoadStarted {
+        target: &'a str,
+        open: bool,
+        users: u32,
+        rate: Option<f64>,
+        duration: Duration,
+    },
+    /// Once a second during a load run.
+    LoadProgress(LoadProgress),
+    /// Something the reader of a load run must know (e.g. no server metrics).
+    LoadWarning {
+        message: &'a str,
+    },
+}
+
+/// A load run's state, once a second.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadProgress {
+    pub elapsed: Duration,
+    pub remaining: Duration,
+    /// Closed model: users started; open model: iterations in flight.
+    pub users: u32,
+    /// Requests completed per second over the last interval.
+    pub rps: f64,
+    /// Requests so far.
+    pub requests: u64,
+    /// Failed requests so far.
+    pub errors: u64,
+    /// p95 latency so far.
+    pub p95: Duration,
 }
 
 /// Where events go.

@@ -1,1 +1,298 @@
+//! `postdeploy load`: drive the scenarios as load and measure what happens.
+//!
+//! Two models. Closed (default): `users` users ramped up over `ramp`, each
+//! looping through its scenario (goose schedules the users; see
+//! [`goose_driver`]). Open (`rate`): requests on a fixed schedule, measured
+//! from their intended send times (see [`open`]). Both run iterations
+//! through [`exec`] with one shared HTTP client ([`client`]) and record into
+//! per-thread shards ([`recorder`]) that this module's monitor loop merges
+//! once a second into [`model::Interval`]s and progress events.
+//!
+//! A run is bounded by `duration` (ramp included) and optionally by
+//! `max_requests`; `interrupt` (Ctrl-C) stops it early. In every case the
+//! requests already in flight finish (each has a timeout), teardown steps
+//! of begun iterations run, and the measurements of what ran are returned.
+
+mod client;
+mod exec;
+mod goose_driver;
 pub mod model;
+mod open;
+pub mod out;
+mod plan;
+mod recorder;
+mod server;
+mod stop;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::event::{Event, LoadProgress, Sink};
+use crate::http::HttpOptions;
+use crate::prepare::RequestDefaults;
+use crate::scenario::Loaded;
+
+use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
+
+/// Default cap on iterations in flight in the open model.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub request: RequestDefaults,
+    /// `--var`s, overriding scenario `vars`.
+    pub vars: BTreeMap<String, String>,
+    pub users: u32,
+    pub ramp: Duration,
+    /// Whole run, ramp included.
+    pub duration: Duration,
+    /// Open model: requests per second.
+    pub rate: Option<f64>,
+    pub max_requests: Option<u64>,
+    /// Open model: iterations allowed in flight at once.
+    pub max_in_flight: usize,
+    /// Path of the target's Prometheus metrics (None: no cross-check).
+    pub metrics_path: Option<String>,
+    pub http: HttpOptions,
+}
+
+/// Why a run could not be done at all (a run that ran always returns
+/// measurements, whatever the target answered).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The options make no sense: the caller's exit code 2.
+    #[error("{0}")]
+    Invalid(String),
+    /// postdeploy itself failed: exit code 4.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl LoadOptions {
+    pub fn validate(&self, scenarios: &[&Loaded]) -> Result<(), LoadError> {
+        if scenarios.is_empty() {
+            return Err(LoadError::Invalid("no scenario to run".into()));
+        }
+        if self.duration.is_zero() {
+            return Err(LoadError::Invalid(
+                "--duration must be longer than 0".into(),
+            ));
+        }
+        if self.ramp > self.duration {
+            return Err(LoadError::Invalid(
+                "--ramp must not be longer than --duration (the ramp is part of the run)".into(),
+            ));
+        }
+        match self.rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => {
+                return Err(LoadError::Invalid(
+                    "--rate must be a positive number of requests per second".into(),
+                ));
+            }
+            None if self.users == 0 => {
+                return Err(LoadError::Invalid("--users must be at least 1".into()));
+            }
+            _ => {}
+        }
+        if self.max_requests == Some(0) {
+            return Err(LoadError::Invalid(
+                "--max-requests must be at least 1".into(),
+            ));
+        }
+        if scenarios.iter().all(|l| l.scenario.steps.is_empty()) {
+            return Err(LoadError::Invalid(
+                "the scenarios have no steps to send".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn settings(&self, scenarios: &[&Loaded]) -> Settings {
+        Settings {
+            target: self.request.target.to_string(),
+            model: if self.rate.is_some() {
+                Model::Open
+            } else {
+                Model::Closed
+            },
+            users: self.users,
+            ramp: self.ramp,
+            duration: self.duration,
+            rate: self.rate,
+            max_requests: self.max_requests,
+            scenarios: scenarios
+                .iter()
+                .map(|l| ScenarioInfo {
+                    name: l.scenario.name.clone(),
+                    file: l.path.display().to_string(),
+                    sha256: l.sha256.clone(),
+                    weight: l.scenario.weight,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Runs the load test until the duration, `max_requests` or `interrupt`
+/// ends it; emits a progress event once a second.
+pub async fn run(
+    scenarios: &[&Loaded],
+    opts: &LoadOptions,
+    interrupt: impl Future<Output = ()>,
+    sink: &mut dyn Sink,
+) -> Result<Measurements, LoadError> {
+    opts.validate(scenarios)?;
+    let plan = plan::compile(scenarios, &opts.vars, &opts.request);
+    let recorders = recorder::Recorders::new(plan.names.clone());
+    let client =
+        client::LoadClient::new(&opts.http).map_err(|e| LoadError::Internal(e.to_string()))?;
+    let scraper =
+        crate::http::Client::new(&opts.http).map_err(|e| LoadError::Internal(e.to_string()))?;
+    let metrics_url = match &opts.metrics_path {
+        Some(p) => Some(crate::prepare::join(&opts.request.target, p).map_err(LoadError::Invalid)?),
+        None => None,
+    };
+    let before = match &metrics_url {
+        Some(u) => Some(server::scrape(&scraper, u).await),
+        None => None,
+    };
+    if let Some(Err(w)) = &before {
+        sink.event(&Event::LoadWarning { message: w });
+    }
+    let target = opts.request.target.to_string();
+    sink.event(&Event::LoadStarted {
+        target: &target,
+        open: opts.rate.is_some(),
+        users: opts.users,
+        rate: opts.rate,
+        duration: opts.duration,
+    });
+
+    let shared = Arc::new(exec::Shared::new(
+        plan,
+        client,
+        recorders.clone(),
+        opts.max_requests,
+    ));
+    let started_at = chrono::Utc::now();
+    let t0 = Instant::now();
+    let deadline = t0 + opts.duration;
+    let attack = {
+        let sh = shared.clone();
+        let (rate, users, ramp, cap) = (opts.rate, opts.users, opts.ramp, opts.max_in_flight);
+        async move {
+            match rate {
+                Some(r) => {
+                    open::run(sh, r, cap, deadline).await;
+                    Ok(())
+                }
+                None => goose_driver::run(sh, users, ramp).await,
+            }
+        }
+    };
+    tokio::pin!(attack);
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    let mut monitor = Monitor {
+        t0,
+        deadline,
+        last: t0,
+        intervals: Vec::new(),
+    };
+    let mut next = t0 + Duration::from_secs(1);
+    let result = loop {
+        tokio::select! {
+            r = &mut attack => break r,
+            _ = tokio::time::sleep_until(next.into()) => {
+                monitor.tick(next, &shared, &recorders, sink);
+                next += Duration::from_secs(1);
+            }
+            _ = tokio::time::sleep_until(deadline.into()), if !shared.stop.is_set() => {
+                shared.stop.trigger(StopReason::Duration);
+            }
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                shared.stop.trigger(StopReason::Interrupted);
+            }
+        }
+    };
+    let ended = Instant::now();
+    if ended > monitor.last {
+        monitor.tick(ended, &shared, &recorders, sink);
+    }
+    let ended_at = chrono::Utc::now();
+    result.map_err(|e| LoadError::Internal(e.to_string()))?;
+    let requests = recorders.totals();
+    let server = match (before, &metrics_url) {
+        (Some(Ok(before)), Some(url)) => Some(match server::scrape(&scraper, url).await {
+            Ok(after) => {
+                let responses = requests.values().map(|r| r.histogram.len()).sum();
+                server::compare(&before, &after, responses)
+            }
+            Err(w) => model::ServerCheck {
+                warnings: vec![w],
+                ..Default::default()
+            },
+        }),
+        (Some(Err(w)), _) => Some(model::ServerCheck {
+            warnings: vec![w],
+            ..Default::default()
+        }),
+        _ => None,
+    };
+    if let Some(s) = &server {
+        for w in &s.warnings {
+            sink.event(&Event::LoadWarning { message: w });
+        }
+    }
+    Ok(Measurements {
+        started_at,
+        ended_at,
+        elapsed: ended.duration_since(t0),
+        stopped_by: shared.stop.reason().unwrap_or(StopReason::Duration),
+        requests,
+        intervals: monitor.intervals,
+        server,
+    })
+}
+
+/// Builds one interval per second and reports progress.
+struct Monitor {
+    t0: Instant,
+    deadline: Instant,
+    last: Instant,
+    intervals: Vec<model::Interval>,
+}
+
+impl Monitor {
+    fn tick(
+        &mut self,
+        now: Instant,
+        shared: &exec::Shared,
+        recorders: &recorder::Recorders,
+        sink: &mut dyn Sink,
+    ) {
+        let users = shared.users.load(Ordering::Relaxed);
+        let length = now.duration_since(self.last);
+        let t = recorders.collect(self.last.duration_since(self.t0), length, users);
+        self.last = now;
+        let secs = length.as_secs_f64();
+        sink.event(&Event::LoadProgress(LoadProgress {
+            elapsed: now.duration_since(self.t0),
+            remaining: self.deadline.saturating_duration_since(now),
+            users,
+            rps: if secs > 0.0 {
+                t.requests as f64 / secs
+            } else {
+                0.0
+            },
+            requests: t.total_requests,
+            errors: t.total_errors,
+            p95: Duration::from_micros(t.p95_us),
+        }));
+        self.intervals.push(t.interval);
+    }
+}

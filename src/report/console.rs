@@ -6,7 +6,7 @@ use std::io::Write;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::fmt_duration;
-use crate::event::{Event, Sink};
+use crate::event::{Event, LoadProgress, Sink};
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 
 pub struct Console<W: Write> {
@@ -205,6 +205,59 @@ impl<W: Write> Sink for Console<W> {
                 let l = summary_line(report);
                 self.line(&l);
             }
+            Event::LoadStarted {
+                target,
+                open,
+                users,
+                rate,
+                duration,
+            } => {
+                let target = target.trim_end_matches('/');
+                let shape = match (open, rate) {
+                    (true, Some(r)) => format!("open model, {r} requests/s"),
+                    _ => format!("closed model, {users} users"),
+                };
+                self.line(&format!(
+                    "postdeploy load: {shape} for {} against {target}",
+                    humantime::format_duration(*duration)
+                ));
+            }
+            Event::LoadProgress(p) => self.load_progress(p),
+            Event::LoadWarning { message } => self.line(&format!("warning: {message}")),
         }
     }
+}
+
+impl<W: Write> Console<W> {
+    /// A live line on a terminal; in CI a plain line every 10 s.
+    fn load_progress(&mut self, p: &LoadProgress) {
+        let text = load_progress_line(p);
+        if self.interactive {
+            let sp = self.spinner.get_or_insert_with(|| {
+                let sp = ProgressBar::new_spinner();
+                sp.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                sp.enable_steady_tick(std::time::Duration::from_millis(120));
+                sp
+            });
+            sp.set_message(text);
+        } else if (p.elapsed.as_secs_f64().round() as u64) % 10 == 0 || p.remaining.is_zero() {
+            self.line(&format!("  {text}"));
+        }
+    }
+}
+
+pub fn load_progress_line(p: &LoadProgress) -> String {
+    format!(
+        "{:>5.0}s elapsed, {:>4.0}s left  {:>5} users  {:>9.1} req/s  {} requests, {} errors  p95 {}",
+        p.elapsed.as_secs_f64(),
+        p.remaining.as_secs_f64(),
+        p.users,
+        p.rps,
+        p.requests,
+        p.errors,
+        fmt_duration(p.p95)
+    )
 }

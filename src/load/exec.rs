@@ -1,0 +1,220 @@
+//! One iteration of a scenario under load: its steps in order (captures
+//! flowing from step to step), then its teardown. Shared by the closed
+//! model (goose users) and the open model (scheduled tasks). Every response
+//! is judged by the same engine as `verify` (`check::evaluate`), and every
+//! request is recorded once: latency if a response came, and the reason key
+//! of its first failure if it failed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::client::{LoadClient, Ready};
+use super::model::StopReason;
+use super::plan::{Plan, ScenarioPlan, StepPlan};
+use super::recorder::Recorders;
+use super::stop::Stop;
+use crate::check::{self, Context};
+use crate::http::TransportError;
+use crate::prepare::prepare;
+use crate::scenario::template::Scope;
+
+/// Everything the workers share for one run.
+pub struct Shared {
+    pub plan: Plan,
+    pub client: LoadClient,
+    pub recorders: Arc<Recorders>,
+    pub stop: Stop,
+    pub max_requests: Option<u64>,
+    issued: AtomicU64,
+    /// Closed model: users started; open model: iterations in flight.
+    pub users: AtomicU32,
+}
+
+impl Shared {
+    pub fn new(
+        plan: Plan,
+        client: LoadClient,
+        recorders: Arc<Recorders>,
+        max_requests: Option<u64>,
+    ) -> Self {
+        Shared {
+            plan,
+            client,
+            recorders,
+            stop: Stop::default(),
+            max_requests,
+            issued: AtomicU64::new(0),
+            users: AtomicU32::new(0),
+        }
+    }
+
+    /// Admits one more scenario request under `--max-requests`; the last
+    /// admitted one stops the run (it is still sent and recorded).
+    fn admit(&self) -> bool {
+        let Some(max) = self.max_requests else {
+            return true;
+        };
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        if n + 1 >= max {
+            self.stop.trigger(StopReason::MaxRequests);
+        }
+        n < max
+    }
+}
+
+/// When the steps of an iteration are meant to be sent.
+#[derive(Debug, Clone, Copy)]
+pub enum Timing {
+    /// As soon as the previous step (and its think time) is done; latency
+    /// from the actual send.
+    Closed,
+    /// Step `j` of the iteration is due at `t0 + (slot + j) / rate` and is
+    /// measured from that intended time even when sent late.
+    Open { t0: Instant, slot: u64, rate: f64 },
+}
+
+impl Timing {
+    fn due(&self, j: u64) -> Option<Instant> {
+        match *self {
+            Timing::Closed => None,
+            Timing::Open { t0, slot, rate } => {
+                Some(t0 + Duration::from_secs_f64((slot + j) as f64 / rate))
+            }
+        }
+    }
+}
+
+struct Outcome {
+    passed: bool,
+    captured: Vec<(String, Value)>,
+}
+
+/// Runs one iteration of scenario `sc`. Teardown steps run whenever the
+/// variables they need were captured, even after a stop, so a run never
+/// leaves behind what it created.
+pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
+    let plan = &sh.plan.scenarios[sc];
+    // Cloned only when the iteration captures something.
+    let mut local: Option<Scope> = None;
+    let mut j = 0u64;
+    for s in &plan.steps {
+        if sh.stop.is_set() {
+            break;
+        }
+        let due = timing.due(j);
+        j += 1;
+        if let Some(due) = due {
+            if !sh
+                .stop
+                .sleep(due.saturating_duration_since(Instant::now()))
+                .await
+            {
+                break;
+            }
+        }
+        if !sh.admit() {
+            break;
+        }
+        let out = step(sh, plan, s, local.as_ref().unwrap_or(&plan.base), due).await;
+        if !out.captured.is_empty() {
+            let scope = local.get_or_insert_with(|| plan.base.clone());
+            for (k, v) in out.captured {
+                scope.set(&k, v);
+            }
+        }
+        if !out.passed {
+            // Later steps usually depend on this one; as in verify, skip them.
+            break;
+        }
+        if let (Timing::Closed, Some(think)) = (timing, s.step.think) {
+            if !sh.stop.sleep(think.0).await {
+                break;
+            }
+        }
+    }
+    for s in &plan.teardown {
+        let scope = local.as_ref().unwrap_or(&plan.base);
+        if s.vars.iter().any(|v| scope.get(v).is_none()) {
+            continue;
+        }
+        let due = timing.due(j);
+        j += 1;
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let out = step(sh, plan, s, scope, due).await;
+        if !out.captured.is_empty() {
+            let scope = local.get_or_insert_with(|| plan.base.clone());
+            for (k, v) in out.captured {
+                scope.set(&k, v);
+            }
+        }
+    }
+}
+
+async fn step(
+    sh: &Shared,
+    plan: &ScenarioPlan,
+    s: &StepPlan,
+    scope: &Scope,
+    due: Option<Instant>,
+) -> Outcome {
+    let failed = Outcome {
+        passed: false,
+        captured: Vec::new(),
+    };
+    let owned;
+    let ready = match &s.cached {
+        Some(r) => r,
+        None => match prepare(
+            &s.step.request,
+            &plan.loaded.scenario.defaults,
+            &sh.plan.request,
+            scope,
+        ) {
+            Ok(p) => {
+                owned = Ready::new(p);
+                &owned
+            }
+            Err(e) => {
+                let key = TransportError::Invalid(e).reason_key();
+                sh.recorders.record(s.name, None, Some(key));
+                return failed;
+            }
+        },
+    };
+    let from = due.unwrap_or_else(Instant::now);
+    let resp = match sh.client.send(ready, from).await {
+        Ok(r) => r,
+        Err(e) => {
+            sh.recorders.record(s.name, None, Some(e.reason_key()));
+            return failed;
+        }
+    };
+    let ctx = Context {
+        scope,
+        schemas: &plan.loaded.schemas,
+        max_latency: s.budget,
+    };
+    let results = check::evaluate(&s.step.expect, &resp, &ctx);
+    let mut reason = results
+        .into_iter()
+        .find(|r| !r.passed)
+        .map(|r| r.reason_key);
+    let mut captured = Vec::new();
+    if s.has_captures && reason.is_none() {
+        let (values, failures) = check::capture(&s.step.capture, &resp);
+        reason = failures.into_iter().next().map(|r| r.reason_key);
+        captured = values;
+    }
+    let latency_us = u64::try_from(resp.latency.as_micros()).unwrap_or(u64::MAX);
+    sh.recorders
+        .record(s.name, Some(latency_us), reason.as_deref());
+    Outcome {
+        passed: reason.is_none(),
+        captured,
+    }
+}

@@ -1,0 +1,162 @@
+//! What the runners execute: scenarios compiled once before the attack.
+//! Each step knows its request-name index, its latency budget, the
+//! variables it needs, and (when it needs no captured value) its request
+//! already rendered, so the hot path does not re-render templates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::client::Ready;
+use super::recorder::Name;
+use crate::prepare::{RequestDefaults, prepare};
+use crate::scenario::Loaded;
+use crate::scenario::model::Step;
+use crate::scenario::template::{Scope, VarRef, json_references, references};
+
+pub struct StepPlan {
+    /// Index into the run's request names.
+    pub name: usize,
+    pub step: Step,
+    pub budget: Option<Duration>,
+    /// Variables the request reads (`${var}`, not `${env.X}`).
+    pub vars: Vec<String>,
+    /// The request rendered once, when it reads no captured value.
+    pub cached: Option<Ready>,
+    /// Whether the step needs a JSON/metrics parse for captures.
+    pub has_captures: bool,
+}
+
+pub struct ScenarioPlan {
+    pub name: String,
+    pub weight: u32,
+    pub loaded: Loaded,
+    /// Scenario `vars` overlaid with `--var`s, plus secrets from `${env.X}`.
+    pub base: Scope,
+    pub steps: Vec<StepPlan>,
+    pub teardown: Vec<StepPlan>,
+}
+
+impl ScenarioPlan {
+    /// Requests one iteration sends when nothing fails.
+    pub fn requests_per_iteration(&self) -> usize {
+        self.steps.len() + self.teardown.len()
+    }
+}
+
+pub struct Plan {
+    pub scenarios: Vec<ScenarioPlan>,
+    pub names: Vec<Name>,
+    pub request: RequestDefaults,
+}
+
+fn step_vars(step: &Step) -> Vec<String> {
+    let r = &step.request;
+    let mut refs: Vec<VarRef> = Vec::new();
+    for s in std::iter::once(r.path.value.as_str())
+        .chain(r.headers.values().map(|v| v.value.as_str()))
+        .chain(
+            r.query
+                .iter()
+                .flat_map(|(k, v)| [k.as_str(), v.value.as_str()]),
+        )
+        .chain(r.body.iter().map(|b| b.value.as_str()))
+    {
+        refs.extend(references(s).unwrap_or_default());
+    }
+    if let Some(j) = &r.json {
+        refs.extend(json_references(&j.value).unwrap_or_default());
+    }
+    let mut out: Vec<String> = refs
+        .into_iter()
+        .filter_map(|r| match r {
+            VarRef::Var(n) => Some(n),
+            VarRef::Env(_) => None,
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Compiles the selected scenarios. Request names are step names; steps of
+/// different scenarios with the same name share one request name.
+pub fn compile(
+    scenarios: &[&Loaded],
+    vars: &BTreeMap<String, String>,
+    request: &RequestDefaults,
+) -> Plan {
+    let mut names: Vec<Name> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut plans = Vec::new();
+    for l in scenarios {
+        let sc = &l.scenario;
+        let mut base_vars: BTreeMap<String, Value> = sc
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        base_vars.extend(
+            vars.iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone()))),
+        );
+        let mut base = Scope::new(base_vars);
+        for name in &l.env_refs {
+            if let Ok(v) = std::env::var(name) {
+                base.add_secret(v);
+            }
+        }
+        let captured: BTreeSet<&str> = sc
+            .steps
+            .iter()
+            .chain(&sc.teardown)
+            .flat_map(|s| s.value.capture.keys().map(String::as_str))
+            .collect();
+        let mut compile_step = |step: &Step| -> StepPlan {
+            let idx = *index.entry(step.name.clone()).or_insert_with(|| {
+                names.push(Name {
+                    name: step.name.clone(),
+                    method: step.request.method.clone(),
+                    path: step.request.path.value.clone(),
+                });
+                names.len() - 1
+            });
+            let vars = step_vars(step);
+            let constant = vars
+                .iter()
+                .all(|v| !captured.contains(v.as_str()) && base.get(v).is_some());
+            let cached = constant
+                .then(|| prepare(&step.request, &sc.defaults, request, &base).ok())
+                .flatten()
+                .map(Ready::new);
+            StepPlan {
+                name: idx,
+                budget: step
+                    .expect
+                    .max_latency
+                    .or(sc.defaults.max_latency)
+                    .map(|d| d.0),
+                vars,
+                cached,
+                has_captures: !step.capture.is_empty(),
+                step: step.clone(),
+            }
+        };
+        let steps = sc.steps.iter().map(|s| compile_step(&s.value)).collect();
+        let teardown = sc.teardown.iter().map(|s| compile_step(&s.value)).collect();
+        plans.push(ScenarioPlan {
+            name: sc.name.clone(),
+            weight: sc.weight.max(1),
+            loaded: (*l).clone(),
+            base,
+            steps,
+            teardown,
+        });
+    }
+    Plan {
+        scenarios: plans,
+        names,
+        request: request.clone(),
+    }
+}

@@ -1,0 +1,196 @@
+//! The server's own view of the run: its Prometheus metrics scraped before
+//! and after, compared per (method, route template) with what the client
+//! counted. A gap between the two totals means something between them (a
+//! proxy, a load balancer) answered or dropped requests.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::model::{ServerCheck, ServerRoute};
+use crate::http::{Client, Prepared};
+use crate::metrics::{self, Exposition, Family, MetricKind, Selector};
+
+const REQUESTS: &str = "http_requests_total";
+const DURATION: &str = "http_request_duration_seconds";
+
+/// Scrapes `url`; `Err` says why the cross-check is skipped.
+pub async fn scrape(client: &Client, url: &url::Url) -> Result<Exposition, String> {
+    let req = Prepared {
+        method: http::Method::GET,
+        url: url.clone(),
+        headers: http::HeaderMap::new(),
+        body: None,
+        timeout: std::time::Duration::from_secs(10),
+        follow_redirects: true,
+    };
+    let resp = client
+        .send(&req)
+        .await
+        .map_err(|e| format!("scraping {url}: {e}"))?;
+    if resp.status != 200 {
+        return Err(format!(
+            "{url} answered {}; no server-side cross-check",
+            resp.status
+        ));
+    }
+    let text = std::str::from_utf8(&resp.body)
+        .map_err(|_| format!("{url} is not UTF-8 Prometheus text"))?;
+    metrics::parse(text).map_err(|e| format!("{url} is not Prometheus text: {e}"))
+}
+
+fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+fn key(labels: &[(String, String)]) -> Vec<(String, String)> {
+    let mut l = labels.to_vec();
+    l.sort();
+    l
+}
+
+/// Per series `after - before` (a counter reset counts `after`), as a new
+/// family with the same name and kind.
+fn family_delta(before: Option<&Family>, after: &Family) -> Family {
+    let previous: HashMap<(String, Vec<(String, String)>), f64> = before
+        .map(|f| {
+            f.samples
+                .iter()
+                .map(|s| ((s.name.clone(), key(&s.labels)), s.value))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut out = after.clone();
+    for s in &mut out.samples {
+        let b = previous
+            .get(&(s.name.clone(), key(&s.labels)))
+            .copied()
+            .unwrap_or(0.0);
+        s.value = if s.value >= b { s.value - b } else { s.value };
+    }
+    out
+}
+
+/// Compares two scrapes; `client_responses` is how many responses the client
+/// received (transport errors excluded: they may never reach the server).
+pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -> ServerCheck {
+    let mut check = ServerCheck::default();
+    let Some(req_after) = after.family(REQUESTS) else {
+        check.warnings.push(format!(
+            "the target exports no {REQUESTS}; no server-side cross-check"
+        ));
+        return check;
+    };
+    let requests = family_delta(before.family(REQUESTS), req_after);
+    let mut routes: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for s in &requests.samples {
+        let method = label(&s.labels, "method").to_string();
+        let route = label(&s.labels, "route").to_string();
+        let e = routes.entry((method, route)).or_default();
+        e.0 += s.value;
+        if label(&s.labels, "status_code").starts_with('5') {
+            e.1 += s.value;
+        }
+    }
+    let mut p95: HashMap<(String, String), f64> = HashMap::new();
+    if let Some(dur_after) = after
+        .family(DURATION)
+        .filter(|f| f.kind == MetricKind::Histogram)
+    {
+        let delta = Exposition {
+            families: vec![family_delta(before.family(DURATION), dur_after)],
+        };
+        match delta.histogram_quantile(0.95, &Selector::new(DURATION), &["method", "route"]) {
+            Ok(groups) => {
+                for (labels, v) in groups {
+                    if v.is_finite() {
+                        p95.insert(
+                            (
+                                label(&labels, "method").to_string(),
+                                label(&labels, "route").to_string(),
+                            ),
+                            v,
+                        );
+                    }
+                }
+            }
+            Err(e) => check.warnings.push(format!("server p95: {e}")),
+        }
+    }
+    for ((method, route), (n, e5)) in routes {
+        if n <= 0.0 {
+            continue;
+        }
+        check.total_requests += n;
+        check.total_5xx += e5;
+        check.routes.push(ServerRoute {
+            p95_seconds: p95.get(&(method.clone(), route.clone())).copied(),
+            method,
+            route,
+            requests: n,
+            errors_5xx: e5,
+        });
+    }
+    let client = client_responses as f64;
+    let server = check.total_requests;
+    let gap = (client - server).abs();
+    if gap > 0.01 * client.max(server) {
+        check.warnings.push(format!(
+            "the client received {client_responses} responses but the server counted {server}: something between them (a proxy or load balancer) answered or dropped requests"
+        ));
+    }
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "# TYPE http_requests_total counter\n\
+http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5\n\
+# TYPE http_request_duration_seconds histogram\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.01\"} 5\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.1\"} 5\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"+Inf\"} 5\n\
+http_request_duration_seconds_sum{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 0.01\n\
+http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5\n";
+
+    const AFTER: &str = "# TYPE http_requests_total counter\n\
+http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 105\n\
+http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"503\"} 2\n\
+# TYPE http_request_duration_seconds histogram\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.01\"} 5\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.1\"} 105\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"+Inf\"} 105\n\
+http_request_duration_seconds_sum{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5.01\n\
+http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 105\n";
+
+    #[test]
+    fn deltas_per_route_with_p95_from_bucket_deltas() {
+        let b = metrics::parse(BEFORE).unwrap();
+        let a = metrics::parse(AFTER).unwrap();
+        let c = compare(&b, &a, 102);
+        assert_eq!(c.total_requests, 102.0);
+        assert_eq!(c.total_5xx, 2.0);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let r = &c.routes[0];
+        assert_eq!(
+            (r.method.as_str(), r.route.as_str()),
+            ("GET", "/api/health")
+        );
+        // All 100 new observations fall in (0.01, 0.1]: p95 interpolates there,
+        // not in the first bucket where the old ones were.
+        let p = r.p95_seconds.unwrap();
+        assert!(p > 0.01 && p <= 0.1, "{p}");
+    }
+
+    #[test]
+    fn warns_when_counts_disagree() {
+        let b = metrics::parse(BEFORE).unwrap();
+        let a = metrics::parse(AFTER).unwrap();
+        let c = compare(&b, &a, 150);
+        assert_eq!(c.warnings.len(), 1);
+    }
+}
