@@ -11,10 +11,12 @@ mod sqlite;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::{PgPool, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::config::{Config, Database};
@@ -43,8 +45,40 @@ pub enum StoreError {
 
 #[derive(Clone)]
 enum Engine {
-    Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Postgres(Arc<Slots<Postgres>>),
+    Sqlite(Arc<Slots<Sqlite>>),
+}
+
+/// Runs `$body` with `$c` bound to a checked-out connection of whichever
+/// engine is configured, under the store's bookkeeping (see [`Store::run`]).
+macro_rules! on_conn {
+    ($self:ident, $query_type:expr, $table:expr, $deadline:expr, |$c:ident| $pg:expr, $sq:expr) => {{
+        let engine = &$self.engine;
+        $self
+            .run($query_type, $table, $deadline, async move {
+                match engine {
+                    Engine::Postgres(slots) => {
+                        let mut held = slots.checkout().await?;
+                        let result = match held.conn() {
+                            Ok($c) => $pg.await,
+                            Err(e) => Err(e),
+                        };
+                        held.settle(&result);
+                        result
+                    }
+                    Engine::Sqlite(slots) => {
+                        let mut held = slots.checkout().await?;
+                        let result = match held.conn() {
+                            Ok($c) => $sq.await,
+                            Err(e) => Err(e),
+                        };
+                        held.settle(&result);
+                        result
+                    }
+                }
+            })
+            .await
+    }};
 }
 
 #[derive(Clone)]
@@ -62,19 +96,18 @@ impl Store {
         metrics: DbMetrics,
         outage: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
+        let size = config.db_max_connections.max(1);
         let engine = match &config.database {
-            Database::Sqlite { data_dir } => Engine::Sqlite(
-                sqlite::connect(data_dir, config.db_max_connections, ACQUIRE_TIMEOUT).await?,
-            ),
-            db => Engine::Postgres(
-                postgres::connect(
-                    db,
-                    config.db_max_connections,
-                    ACQUIRE_TIMEOUT,
-                    config.db_connect_timeout,
-                )
-                .await?,
-            ),
+            Database::Sqlite { data_dir } => {
+                let pool = sqlite::connect(data_dir, size, ACQUIRE_TIMEOUT).await?;
+                let slots = pool.options().get_max_connections();
+                Engine::Sqlite(Arc::new(Slots::new(pool, slots)))
+            }
+            db => {
+                let pool =
+                    postgres::connect(db, size, ACQUIRE_TIMEOUT, config.db_connect_timeout).await?;
+                Engine::Postgres(Arc::new(Slots::new(pool, size)))
+            }
         };
         Ok(Store {
             engine,
@@ -85,73 +118,79 @@ impl Store {
 
     pub async fn close(&self) {
         match &self.engine {
-            Engine::Postgres(p) => p.close().await,
-            Engine::Sqlite(p) => p.close().await,
+            Engine::Postgres(s) => s.close().await,
+            Engine::Sqlite(s) => s.close().await,
         }
     }
 
     /// `SELECT 1` for health. Counted under table `none` so the projects
     /// figures stay about projects.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::ping(p).await,
-                Engine::Sqlite(p) => sqlite::ping(p).await,
-            }
-        };
-        self.run("select", "none", PING_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "select",
+            "none",
+            PING_TIMEOUT,
+            |c| postgres::ping(c),
+            sqlite::ping(c)
+        )
     }
 
     pub async fn list_active(&self) -> Result<Vec<Project>, StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::list_active(p).await,
-                Engine::Sqlite(p) => sqlite::list_active(p).await,
-            }
-        };
-        self.run("select", TABLE, QUERY_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "select",
+            TABLE,
+            QUERY_TIMEOUT,
+            |c| postgres::list_active(c),
+            sqlite::list_active(c)
+        )
     }
 
     pub async fn get(&self, id: Uuid) -> Result<Option<Project>, StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::get(p, id).await,
-                Engine::Sqlite(p) => sqlite::get(p, id).await,
-            }
-        };
-        self.run("select", TABLE, QUERY_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "select",
+            TABLE,
+            QUERY_TIMEOUT,
+            |c| postgres::get(c, id),
+            sqlite::get(c, id)
+        )
     }
 
     pub async fn insert(&self, project: &Project) -> Result<(), StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::insert(p, project).await,
-                Engine::Sqlite(p) => sqlite::insert(p, project).await,
-            }
-        };
-        self.run("insert", TABLE, QUERY_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "insert",
+            TABLE,
+            QUERY_TIMEOUT,
+            |c| postgres::insert(c, project),
+            sqlite::insert(c, project)
+        )
     }
 
     /// Writes every column of an existing row; false when the row is gone.
     pub async fn update(&self, project: &Project) -> Result<bool, StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::update(p, project).await,
-                Engine::Sqlite(p) => sqlite::update(p, project).await,
-            }
-        };
-        self.run("update", TABLE, QUERY_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "update",
+            TABLE,
+            QUERY_TIMEOUT,
+            |c| postgres::update(c, project),
+            sqlite::update(c, project)
+        )
     }
 
     /// False when there was no such row.
     pub async fn delete(&self, id: Uuid) -> Result<bool, StoreError> {
-        let fut = async {
-            match &self.engine {
-                Engine::Postgres(p) => postgres::delete(p, id).await,
-                Engine::Sqlite(p) => sqlite::delete(p, id).await,
-            }
-        };
-        self.run("delete", TABLE, QUERY_TIMEOUT, fut).await
+        on_conn!(
+            self,
+            "delete",
+            TABLE,
+            QUERY_TIMEOUT,
+            |c| postgres::delete(c, id),
+            sqlite::delete(c, id)
+        )
     }
 
     async fn run<T>(
@@ -185,15 +224,147 @@ impl Store {
     }
 }
 
-fn classify(e: sqlx::Error) -> StoreError {
+/// Connections checked out of the sqlx pool once and then kept.
+///
+/// sqlx's pool pings a PostgreSQL connection (a Sync round trip) and spawns
+/// a task every time one is returned, which doubled the database round
+/// trips of every request. Keeping checked-out connections on a free list
+/// (one FIFO queue of waiters, via the semaphore) keeps one round trip per
+/// query; the pool still opens, configures and closes them. An entry whose
+/// connection failed is emptied and refilled from the pool on next use,
+/// which is how the service recovers after an outage.
+///
+/// A transport failure on one connection usually means all of them are dead
+/// (the database restarted, the network was cut), so it bumps `failures`,
+/// and every connection opened before the latest failure is replaced on its
+/// next use instead of failing one more request each.
+struct Slots<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    /// Exactly `size` entries while nothing is checked out; `None` = not
+    /// connected yet. A stack, so the warmest connection is reused first.
+    free: std::sync::Mutex<Vec<Option<Pinned<DB>>>>,
+    permits: Semaphore,
+    size: u32,
+    failures: AtomicU64,
+}
+
+struct Pinned<DB: sqlx::Database> {
+    /// `failures` when the connection was checked out of the pool.
+    epoch: u64,
+    conn: PoolConnection<DB>,
+}
+
+struct Held<'a, DB: sqlx::Database> {
+    item: Option<Pinned<DB>>,
+    slots: &'a Slots<DB>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl<DB: sqlx::Database> Slots<DB> {
+    fn new(pool: sqlx::Pool<DB>, size: u32) -> Self {
+        let size = size.max(1);
+        Slots {
+            pool,
+            free: std::sync::Mutex::new((0..size).map(|_| None).collect()),
+            permits: Semaphore::new(size as usize),
+            size,
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    fn free_list(&self) -> std::sync::MutexGuard<'_, Vec<Option<Pinned<DB>>>> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits (bounded by the acquire timeout) for a free entry and makes sure
+    /// it holds a current connection.
+    async fn checkout(&self) -> sqlx::Result<Held<'_, DB>> {
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let item = self.free_list().pop().flatten();
+        let mut held = Held {
+            item,
+            slots: self,
+            _permit: permit,
+        };
+        let epoch = self.failures.load(Ordering::Acquire);
+        if held.item.as_ref().is_some_and(|p| p.epoch < epoch) {
+            held.item = None;
+        }
+        if held.item.is_none() {
+            match self.pool.acquire().await {
+                Ok(conn) => held.item = Some(Pinned { epoch, conn }),
+                Err(e) => {
+                    // The database is unreachable: what the other entries
+                    // hold is suspect too.
+                    self.failures.fetch_add(1, Ordering::AcqRel);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    async fn close(&self) {
+        let all = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire_many(self.size)).await;
+        self.free_list().clear();
+        drop(all);
+        self.permits.close();
+        // Released connections are handed back by spawned tasks; bound the
+        // wait so close() cannot hang on a lost one.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.pool.close()).await;
+    }
+}
+
+impl<DB: sqlx::Database> Drop for Held<'_, DB> {
+    fn drop(&mut self) {
+        // Back on the list before the permit (a later field) is released.
+        let item = self.item.take();
+        self.slots.free_list().push(item);
+    }
+}
+
+impl<DB: sqlx::Database> Held<'_, DB> {
+    fn conn(&mut self) -> sqlx::Result<&mut DB::Connection> {
+        self.item
+            .as_mut()
+            .map(|p| &mut *p.conn)
+            .ok_or(sqlx::Error::PoolClosed)
+    }
+
+    /// Drops a connection that failed at the transport level.
+    fn settle<T>(&mut self, result: &sqlx::Result<T>) {
+        if let Err(e) = result
+            && matches!(classify_ref(e), Class::Unavailable)
+        {
+            self.item = None;
+            self.slots.failures.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+enum Class {
+    Unavailable,
+    Query,
+}
+
+fn classify_ref(e: &sqlx::Error) -> Class {
     match e {
-        sqlx::Error::Database(db) => StoreError::Query(db.to_string()),
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-        other => StoreError::Query(other.to_string()),
+        | sqlx::Error::WorkerCrashed => Class::Unavailable,
+        _ => Class::Query,
+    }
+}
+
+fn classify(e: sqlx::Error) -> StoreError {
+    match classify_ref(&e) {
+        Class::Unavailable => StoreError::Unavailable(e.to_string()),
+        Class::Query => StoreError::Query(e.to_string()),
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::config::Database;
@@ -76,27 +76,30 @@ pub async fn connect(
 /// Simple-protocol `SELECT 1`: one Query message and no Bind/Describe round,
 /// which measured faster than the cached prepared statement for this
 /// parameterless probe.
-pub async fn ping(pool: &PgPool) -> sqlx::Result<()> {
-    sqlx::raw_sql("SELECT 1").execute(pool).await.map(|_| ())
+pub async fn ping(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::raw_sql("SELECT 1")
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
 }
 
-pub async fn list_active(pool: &PgPool) -> sqlx::Result<Vec<Project>> {
+pub async fn list_active(conn: &mut PgConnection) -> sqlx::Result<Vec<Project>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
         r#" FROM projects WHERE "isActive" = true ORDER BY "sortOrder" ASC, "createdAt" DESC"#
     );
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> sqlx::Result<Option<Project>> {
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Project>> {
     let sql = concat!("SELECT ", columns!(), " FROM projects WHERE id = $1");
-    let row = sqlx::query(sql).bind(id).fetch_optional(pool).await?;
+    let row = sqlx::query(sql).bind(id).fetch_optional(&mut *conn).await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn insert(pool: &PgPool, p: &Project) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut PgConnection, p: &Project) -> sqlx::Result<()> {
     let sql = concat!(
         "INSERT INTO projects (",
         columns!(),
@@ -114,12 +117,12 @@ pub async fn insert(pool: &PgPool, p: &Project) -> sqlx::Result<()> {
         .bind(p.sort_order)
         .bind(p.created_at.naive_utc())
         .bind(p.updated_at.naive_utc())
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map(|_| ())
 }
 
-pub async fn update(pool: &PgPool, p: &Project) -> sqlx::Result<bool> {
+pub async fn update(conn: &mut PgConnection, p: &Project) -> sqlx::Result<bool> {
     let r = sqlx::query(
         r#"UPDATE projects SET title = $2, description = $3, "imageUrl" = $4, "projectUrl" = $5, "githubUrl" = $6, technologies = $7, "isActive" = $8, "sortOrder" = $9, "updatedAt" = $10 WHERE id = $1"#,
     )
@@ -133,15 +136,15 @@ pub async fn update(pool: &PgPool, p: &Project) -> sqlx::Result<bool> {
     .bind(p.is_active)
     .bind(p.sort_order)
     .bind(p.updated_at.naive_utc())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
     let r = sqlx::query("DELETE FROM projects WHERE id = $1")
         .bind(id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() > 0)
 }

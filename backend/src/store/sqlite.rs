@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use crate::model::Project;
@@ -56,30 +56,33 @@ pub async fn connect(
     Ok(pool)
 }
 
-pub async fn ping(pool: &SqlitePool) -> sqlx::Result<()> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+pub async fn ping(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1")
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
 }
 
-pub async fn list_active(pool: &SqlitePool) -> sqlx::Result<Vec<Project>> {
+pub async fn list_active(conn: &mut SqliteConnection) -> sqlx::Result<Vec<Project>> {
     let sql = concat!(
         "SELECT ",
         columns!(),
         r#" FROM projects WHERE "isActive" = 1 ORDER BY "sortOrder" ASC, "createdAt" DESC"#
     );
-    let rows = sqlx::query(sql).fetch_all(pool).await?;
+    let rows = sqlx::query(sql).fetch_all(&mut *conn).await?;
     rows.iter().map(from_row).collect()
 }
 
-pub async fn get(pool: &SqlitePool, id: Uuid) -> sqlx::Result<Option<Project>> {
+pub async fn get(conn: &mut SqliteConnection, id: Uuid) -> sqlx::Result<Option<Project>> {
     let sql = concat!("SELECT ", columns!(), " FROM projects WHERE id = ?1");
     let row = sqlx::query(sql)
         .bind(id.to_string())
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn insert(pool: &SqlitePool, p: &Project) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut SqliteConnection, p: &Project) -> sqlx::Result<()> {
     let sql = concat!(
         "INSERT INTO projects (",
         columns!(),
@@ -97,12 +100,12 @@ pub async fn insert(pool: &SqlitePool, p: &Project) -> sqlx::Result<()> {
         .bind(p.sort_order)
         .bind(p.created_at.timestamp_millis())
         .bind(p.updated_at.timestamp_millis())
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map(|_| ())
 }
 
-pub async fn update(pool: &SqlitePool, p: &Project) -> sqlx::Result<bool> {
+pub async fn update(conn: &mut SqliteConnection, p: &Project) -> sqlx::Result<bool> {
     let r = sqlx::query(
         r#"UPDATE projects SET title = ?2, description = ?3, "imageUrl" = ?4, "projectUrl" = ?5, "githubUrl" = ?6, technologies = ?7, "isActive" = ?8, "sortOrder" = ?9, "updatedAt" = ?10 WHERE id = ?1"#,
     )
@@ -116,15 +119,15 @@ pub async fn update(pool: &SqlitePool, p: &Project) -> sqlx::Result<bool> {
     .bind(p.is_active)
     .bind(p.sort_order)
     .bind(p.updated_at.timestamp_millis())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() > 0)
 }
 
-pub async fn delete(pool: &SqlitePool, id: Uuid) -> sqlx::Result<bool> {
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid) -> sqlx::Result<bool> {
     let r = sqlx::query("DELETE FROM projects WHERE id = ?1")
         .bind(id.to_string())
-        .execute(pool)
+        .execute(&mut *conn)
         .await?;
     Ok(r.rows_affected() > 0)
 }

@@ -104,6 +104,10 @@ fn with_host_port(url: &str, hp: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_reported_and_recovers_without_restart() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("backend=info,sqlx=warn")
+        .with_test_writer()
+        .try_init();
     let storage = Storage::new(Engine::Postgres).await;
     let direct = storage.pg_url().expect("pg").to_owned();
     let mut proxy = Proxy::start(host_port(&admin_url())).await;
