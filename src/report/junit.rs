@@ -48,7 +48,7 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
 /// quick-junit writes a `skipped` count on the `<testsuites>` root; the
 /// schema Jenkins validates against does not allow it there (it does on
 /// each `<testsuite>`), so we drop that one attribute.
-fn jenkins_compatible(xml: String) -> String {
+pub(crate) fn jenkins_compatible(xml: String) -> String {
     let Some(start) = xml.find("<testsuites") else { return xml };
     let Some(end) = xml[start..].find('>').map(|e| start + e) else { return xml };
     let root = &xml[start..end];

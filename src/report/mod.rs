@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod junit;
+pub mod load;
 
 use std::path::Path;
 

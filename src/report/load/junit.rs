@@ -1,0 +1,89 @@
+//! `junit.xml` of a load run: one test case per SLO result, error budgets
+//! included (see `slo` for the default budget), so CI shows which objective
+//! broke and by how much. A breach is a `<failure>` whose text names the
+//! request, the measured value and the threshold.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::slo::{Metric, SloResult, WHOLE_RUN};
+use super::summary::Provenance;
+use crate::load::model::{Measurements, Settings};
+use crate::report::junit::jenkins_compatible;
+use crate::report::xml_safe;
+
+pub fn render(
+    settings: &Settings,
+    m: &Measurements,
+    results: &[SloResult],
+    prov: &Provenance,
+) -> anyhow::Result<String> {
+    let mut report = Report::new("postdeploy load");
+    report.set_time(m.elapsed);
+    let mut suite = TestSuite::new("load SLOs");
+    suite.set_time(m.elapsed);
+    suite.set_timestamp(m.started_at.fixed_offset());
+    suite.add_property(("target", xml_safe(&settings.target).as_str()));
+    suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
+    if let Some(c) = &prov.git_commit {
+        suite.add_property(("git_commit", xml_safe(c).as_str()));
+    }
+    if let Some(d) = &prov.deploy_id {
+        suite.add_property(("deploy_id", xml_safe(d).as_str()));
+    }
+    for s in &settings.scenarios {
+        suite.add_property((
+            format!("scenario.{}.sha256", xml_safe(&s.name)).as_str(),
+            s.sha256.as_str(),
+        ));
+    }
+    for r in results {
+        suite.add_test_case(case(r));
+    }
+    if let Some(s) = &m.server {
+        if !s.warnings.is_empty() {
+            suite.set_system_out(xml_safe(&format!("warnings:\n{}", s.warnings.join("\n"))));
+        }
+    }
+    report.add_test_suite(suite);
+    Ok(jenkins_compatible(report.to_string()?))
+}
+
+/// Test case name: what is checked, e.g. `p95 <= 200 ms`, `error budget`.
+fn case_name(r: &SloResult) -> String {
+    let bound = format!("{} {}", r.op.symbol(), r.metric.show(r.threshold));
+    if r.metric == Metric::ErrorRate
+        && !r.origin.starts_with("--slo")
+        && !r.origin.starts_with("scenario")
+    {
+        format!("error budget: error_rate {bound}")
+    } else {
+        format!("{} {bound}", r.metric.key())
+    }
+}
+
+fn case(r: &SloResult) -> TestCase {
+    let status = if r.passed {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_type("slo");
+        s.set_message(xml_safe(&r.message));
+        // GitLab shows the element text, not the message attribute.
+        s.set_description(xml_safe(&format!(
+            "{}\n(objective from {})",
+            r.message, r.origin
+        )));
+        s
+    };
+    let mut c = TestCase::new(xml_safe(&case_name(r)), status);
+    let class = if r.scope == WHOLE_RUN {
+        "whole run".to_string()
+    } else {
+        r.scope.clone()
+    };
+    c.set_classname(xml_safe(&class));
+    c.set_time(Duration::ZERO);
+    c
+}

@@ -1,0 +1,182 @@
+//! Reports of a load run, written into one output directory:
+//!
+//! - `summary.json`: the versioned machine-readable record
+//!   (`schemas/report.schema.json`), with every histogram embedded;
+//! - `latency.hlog`: HdrHistogram interval log, one histogram per second and
+//!   request name;
+//! - `<name>.hgrm` (and `all.hgrm`): percentile distributions for the
+//!   HdrHistogram plotter;
+//! - `junit.xml`: one test case per SLO and error budget;
+//! - `report.html`: a self-contained page for people.
+//!
+//! The SLO verdict is computed once (`slo`) and every file shows the same.
+
+pub mod hgrm;
+pub mod hlog;
+pub mod html;
+pub mod junit;
+pub mod slo;
+pub mod summary;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use slo::{Metric, Objective, Op, SloParseError, SloResult, SloSet, parse_slo, slo_set};
+pub use summary::{FORMAT, Provenance};
+
+use crate::load::model::{Measurements, Settings};
+use crate::report::write_file;
+
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const HLOG_FILE: &str = "latency.hlog";
+pub const JUNIT_FILE: &str = "junit.xml";
+pub const HTML_FILE: &str = "report.html";
+/// File stem of the all-names aggregate; request names never get it.
+pub const ALL_STEM: &str = "all";
+
+/// What the reports concluded, for the runner's exit code.
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    pub slo_results: Vec<SloResult>,
+    /// Every objective (error budgets included) held.
+    pub passed: bool,
+    /// Files written, in writing order.
+    pub files: Vec<PathBuf>,
+}
+
+/// Judges the run and writes every report into `out_dir` (created if
+/// needed). The git commit and deploy id come from the environment.
+pub fn write_all(
+    out_dir: &Path,
+    settings: &Settings,
+    m: &Measurements,
+    slos: &SloSet,
+) -> anyhow::Result<LoadOutcome> {
+    let results = slos.evaluate(m);
+    let passed = results.iter().all(|r| r.passed);
+    let prov = Provenance::from_env();
+    let names = Names::new(m.requests.keys());
+    let mut files = Vec::new();
+    let mut put = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+        let p = out_dir.join(name);
+        write_file(&p, bytes)?;
+        files.push(p);
+        Ok(())
+    };
+
+    let summary = summary::summary_json(settings, m, &results, &prov);
+    put(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?)?;
+    put(HLOG_FILE, &hlog::interval_log(m)?)?;
+    let all = slo::all_data(m);
+    put(
+        &format!("{ALL_STEM}.hgrm"),
+        hgrm::percentile_distribution(&all.histogram, hgrm::TICKS, 1000.0).as_bytes(),
+    )?;
+    for (name, r) in &m.requests {
+        let text = hgrm::percentile_distribution(&r.histogram, hgrm::TICKS, 1000.0);
+        put(&format!("{}.hgrm", names.stem(name)), text.as_bytes())?;
+    }
+    put(
+        JUNIT_FILE,
+        junit::render(settings, m, &results, &prov)?.as_bytes(),
+    )?;
+    let mut listed: Vec<String> = vec![SUMMARY_FILE.into(), HLOG_FILE.into(), JUNIT_FILE.into()];
+    listed.push(format!("{ALL_STEM}.hgrm"));
+    listed.extend(m.requests.keys().map(|n| format!("{}.hgrm", names.stem(n))));
+    put(
+        HTML_FILE,
+        html::render(settings, m, &results, &prov, &listed)?.as_bytes(),
+    )?;
+    Ok(LoadOutcome {
+        slo_results: results,
+        passed,
+        files,
+    })
+}
+
+/// File stems and interval-log tags of request names: both forbid spaces
+/// and commas, and files must be portable, so names are reduced to
+/// `[A-Za-z0-9._-]`. Collisions (and the reserved `all`) get `-2`, `-3`...
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    stems: BTreeMap<String, String>,
+}
+
+impl Names {
+    pub fn new<'a>(names: impl IntoIterator<Item = &'a String>) -> Names {
+        let mut taken: std::collections::BTreeSet<String> = [ALL_STEM.to_string()].into();
+        let mut stems = BTreeMap::new();
+        for n in names {
+            let base = sanitize(n);
+            let mut stem = base.clone();
+            let mut i = 2;
+            while taken.contains(&stem) {
+                stem = format!("{base}-{i}");
+                i += 1;
+            }
+            taken.insert(stem.clone());
+            stems.insert(n.clone(), stem);
+        }
+        Names { stems }
+    }
+
+    /// The stem of a known name (a sanitized copy for an unknown one).
+    pub fn stem(&self, name: &str) -> &str {
+        self.stems
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or("unknown")
+    }
+
+    /// (request name, stem) pairs, sorted by name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.stems.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// `health is healthy` → `health_is_healthy`.
+pub fn sanitize(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
+            c
+        } else {
+            '_'
+        };
+        if c == '_' && out.ends_with('_') {
+            continue;
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim_matches(|c| c == '_' || c == '.');
+    if trimmed.is_empty() {
+        "request".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_safe_and_unique() {
+        let names: Vec<String> = [
+            "health is healthy",
+            "health, is healthy",
+            "all",
+            "../etc",
+            "é",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let n = Names::new(&names);
+        assert_eq!(n.stem("health is healthy"), "health_is_healthy");
+        assert_eq!(n.stem("health, is healthy"), "health_is_healthy-2");
+        assert_eq!(n.stem("all"), "all-2");
+        assert_eq!(n.stem("../etc"), "etc");
+        assert_eq!(n.stem("é"), "request");
+    }
+}

@@ -1,0 +1,660 @@
+//! Service-level objectives of a load run: parsing `--slo` strings, merging
+//! them with the scenarios' `slo:` maps, and judging measurements against
+//! them. Pure functions: no I/O, so every rule here is unit-testable.
+//!
+//! Rules worth knowing:
+//! - Scenario SLOs are merged by request name; when two scenarios bound the
+//!   same metric of the same name, the stricter bound wins (both authors'
+//!   objectives must hold). `--slo` then adds or replaces.
+//! - `"*"` judges the whole run: all names' histograms merged, counts summed.
+//! - Error budget: every measured request name gets an error-rate check. Its
+//!   budget is the name's own `error_rate`, else the run-wide (`"*"`)
+//!   `error_rate` (so one failing endpoint cannot hide behind many healthy
+//!   ones), else **zero failed requests**: a load test of a fresh deploy
+//!   should not produce errors unless someone said it may.
+//! - Transport errors (timeouts, refused connections) count as failed
+//!   requests; they have no latency, so percentiles cover completed answers.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::load::model::{Measurements, new_histogram};
+use crate::scenario::model::Slo;
+use crate::scenario::values::{Ratio, parse_duration};
+
+/// Scope key of objectives that judge the whole run.
+pub const WHOLE_RUN: &str = "*";
+
+/// What an objective measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    P50,
+    P90,
+    P95,
+    P99,
+    Max,
+    ErrorRate,
+    /// Throughput (requests per second); a lower bound (`min_rps`).
+    Rps,
+    /// 5xx answers counted by the server's own metrics; whole run only.
+    #[serde(rename = "server_5xx")]
+    Server5xx,
+}
+
+impl Metric {
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::P50 => "p50",
+            Metric::P90 => "p90",
+            Metric::P95 => "p95",
+            Metric::P99 => "p99",
+            Metric::Max => "max",
+            Metric::ErrorRate => "error_rate",
+            Metric::Rps => "rps",
+            Metric::Server5xx => "server_5xx",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Metric> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "p50" | "median" => Metric::P50,
+            "p90" => Metric::P90,
+            "p95" => Metric::P95,
+            "p99" => Metric::P99,
+            "max" => Metric::Max,
+            "error_rate" | "errors" => Metric::ErrorRate,
+            "rps" | "min_rps" => Metric::Rps,
+            "server_5xx" => Metric::Server5xx,
+            _ => return None,
+        })
+    }
+
+    /// Quantile of a latency metric.
+    fn quantile(self) -> Option<f64> {
+        match self {
+            Metric::P50 => Some(0.50),
+            Metric::P90 => Some(0.90),
+            Metric::P95 => Some(0.95),
+            Metric::P99 => Some(0.99),
+            Metric::Max => Some(1.0),
+            _ => None,
+        }
+    }
+
+    /// Throughput is the only metric where more is better.
+    fn is_lower_bound(self) -> bool {
+        self == Metric::Rps
+    }
+
+    /// Unit of `threshold` and `actual` in results and summary.json.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::ErrorRate => "ratio",
+            Metric::Rps => "requests/s",
+            Metric::Server5xx => "responses",
+            _ => "ms",
+        }
+    }
+
+    /// Formats a value of this metric for people (`312.4 ms`, `0.5%`).
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::ErrorRate => format!("{}%", num(v * 100.0)),
+            Metric::Rps => format!("{}/s", num(v)),
+            Metric::Server5xx => num(v),
+            _ => format!("{} ms", num(v)),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Metric::ErrorRate => "error rate",
+            Metric::Rps => "throughput",
+            Metric::Server5xx => "server 5xx count",
+            m => m.key(),
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.key())
+    }
+}
+
+/// Comparison an objective requires of the measured value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+impl Op {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        }
+    }
+
+    fn holds(self, actual: f64, threshold: f64) -> bool {
+        match self {
+            Op::Lt => actual < threshold,
+            Op::Le => actual <= threshold,
+            Op::Gt => actual > threshold,
+            Op::Ge => actual >= threshold,
+        }
+    }
+
+    fn is_upper(self) -> bool {
+        matches!(self, Op::Lt | Op::Le)
+    }
+}
+
+/// One bound, in the metric's unit (see [`Metric::unit`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Objective {
+    pub op: Op,
+    pub threshold: f64,
+    /// Where it came from: a scenario file, `--slo`, or a default budget.
+    pub origin: String,
+}
+
+impl Objective {
+    /// True when `self` is at least as strict as `other` (same direction).
+    fn stricter_than(&self, other: &Objective) -> bool {
+        let strict = |o: Op| matches!(o, Op::Lt | Op::Gt);
+        if self.threshold == other.threshold {
+            return strict(self.op) || !strict(other.op);
+        }
+        if self.op.is_upper() {
+            self.threshold < other.threshold
+        } else {
+            self.threshold > other.threshold
+        }
+    }
+
+    /// `200 ms`, `< 200 ms`, `>= 100/s`: `<=` is how people read an upper
+    /// threshold, so it goes unsaid.
+    pub fn describe(&self, metric: Metric) -> String {
+        match self.op {
+            Op::Le => metric.show(self.threshold),
+            op => format!("{} {}", op.symbol(), metric.show(self.threshold)),
+        }
+    }
+}
+
+/// A `--slo` string that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --slo `{text}`: {reason}")]
+pub struct SloParseError {
+    /// The offending argument, verbatim.
+    pub text: String,
+    pub reason: String,
+}
+
+/// The objectives of a run, by scope (request name or `"*"`) and metric.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SloSet {
+    objectives: BTreeMap<(String, Metric), Objective>,
+}
+
+/// How one objective fared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SloResult {
+    /// Request name, or `"*"` for the whole run.
+    pub scope: String,
+    pub metric: Metric,
+    pub op: Op,
+    pub threshold: f64,
+    /// None when nothing could be measured (see `reason`).
+    pub actual: Option<f64>,
+    pub unit: &'static str,
+    pub passed: bool,
+    pub origin: String,
+    /// Why `actual` is missing, e.g. `server metrics unavailable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// One line for people: `p95 of "x" was 312.4 ms, threshold 200 ms`.
+    pub message: String,
+}
+
+impl SloSet {
+    pub fn is_empty(&self) -> bool {
+        self.objectives.is_empty()
+    }
+
+    /// Every objective, sorted by scope then metric.
+    pub fn objectives(&self) -> impl Iterator<Item = (&str, Metric, &Objective)> {
+        self.objectives
+            .iter()
+            .map(|((s, m), o)| (s.as_str(), *m, o))
+    }
+
+    pub fn get(&self, scope: &str, metric: Metric) -> Option<&Objective> {
+        self.objectives.get(&(scope.to_string(), metric))
+    }
+
+    /// Merges one scenario's `slo:` map; on conflicts the stricter bound
+    /// stays. `server_5xx` is a whole-run figure wherever it is written.
+    pub fn add_scenario(&mut self, origin: &str, slos: &BTreeMap<String, Slo>) {
+        for (scope, slo) in slos {
+            for (metric, op, threshold) in slo_bounds(slo) {
+                let scope = if metric == Metric::Server5xx {
+                    WHOLE_RUN
+                } else {
+                    scope.as_str()
+                };
+                let new = Objective {
+                    op,
+                    threshold,
+                    origin: format!("scenario {origin}"),
+                };
+                let key = (scope.to_string(), metric);
+                match self.objectives.get(&key) {
+                    Some(old) if !new.stricter_than(old) => {}
+                    _ => {
+                        self.objectives.insert(key, new);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds (or replaces) objectives from `--slo` arguments.
+    pub fn add_cli(&mut self, args: &[String]) -> Result<(), SloParseError> {
+        for a in args {
+            let (scope, metric, obj) = parse_slo(a)?;
+            self.objectives.insert((scope, metric), obj);
+        }
+        Ok(())
+    }
+
+    /// Judges the measurements: the explicit objectives (whole run first,
+    /// then by name), then each measured name's error budget when no
+    /// objective of its own covers it.
+    pub fn evaluate(&self, m: &Measurements) -> Vec<SloResult> {
+        let mut out: Vec<SloResult> = Vec::new();
+        let mut scopes: Vec<&str> = self.objectives.keys().map(|(s, _)| s.as_str()).collect();
+        scopes.dedup();
+        // "*" sorts first in ASCII already; keep that explicit.
+        scopes.sort_by_key(|s| (*s != WHOLE_RUN, *s));
+        for scope in scopes {
+            for ((s, metric), obj) in self.objectives.range((scope.to_string(), Metric::P50)..) {
+                if s != scope {
+                    break;
+                }
+                out.push(judge(m, scope, *metric, obj));
+            }
+        }
+        for name in m.requests.keys() {
+            if self.get(name, Metric::ErrorRate).is_some() {
+                continue;
+            }
+            let budget = match self.get(WHOLE_RUN, Metric::ErrorRate) {
+                Some(run) => Objective {
+                    origin: format!("run-wide error_rate ({})", run.origin),
+                    ..run.clone()
+                },
+                None => Objective {
+                    op: Op::Le,
+                    threshold: 0.0,
+                    origin: "default error budget: no failed requests".into(),
+                },
+            };
+            out.push(judge(m, name, Metric::ErrorRate, &budget));
+        }
+        out
+    }
+}
+
+/// Builds the run's objectives from the scenarios and the command line.
+pub fn slo_set(
+    scenarios: &[&crate::scenario::Loaded],
+    cli: &[String],
+) -> Result<SloSet, SloParseError> {
+    let mut set = SloSet::default();
+    for s in scenarios {
+        set.add_scenario(&s.path.display().to_string(), &s.scenario.slo);
+    }
+    set.add_cli(cli)?;
+    Ok(set)
+}
+
+fn slo_bounds(slo: &Slo) -> Vec<(Metric, Op, f64)> {
+    let ms = |d: &crate::scenario::values::HumanDuration| d.0.as_secs_f64() * 1000.0;
+    let mut v = Vec::new();
+    for (metric, d) in [
+        (Metric::P50, &slo.p50),
+        (Metric::P90, &slo.p90),
+        (Metric::P95, &slo.p95),
+        (Metric::P99, &slo.p99),
+        (Metric::Max, &slo.max),
+    ] {
+        if let Some(d) = d {
+            v.push((metric, Op::Le, ms(d)));
+        }
+    }
+    if let Some(r) = &slo.error_rate {
+        v.push((Metric::ErrorRate, Op::Le, r.0));
+    }
+    if let Some(r) = slo.min_rps {
+        v.push((Metric::Rps, Op::Ge, r));
+    }
+    if let Some(n) = slo.server_5xx {
+        v.push((Metric::Server5xx, Op::Le, n as f64));
+    }
+    v
+}
+
+/// Parses `[NAME:]METRIC<op>VALUE`, e.g. `p95<200ms`,
+/// `health is healthy:p99<=500ms`, `error_rate<0.1%`, `rps>=100`,
+/// `server_5xx<=0`. The name is everything before the last `:` (names may
+/// contain spaces; values never contain a colon).
+pub fn parse_slo(text: &str) -> Result<(String, Metric, Objective), SloParseError> {
+    let err = |reason: String| SloParseError {
+        text: text.to_string(),
+        reason,
+    };
+    let (scope, expr) = match text.rsplit_once(':') {
+        Some((name, expr)) => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(err("empty request name before `:`".into()));
+            }
+            (name.to_string(), expr)
+        }
+        None => (WHOLE_RUN.to_string(), text),
+    };
+    let Some(at) = expr.find(['<', '>']) else {
+        return Err(err(
+            "expected [NAME:]METRIC<op>VALUE with op <, <=, > or >=, e.g. `p95<200ms`".into(),
+        ));
+    };
+    let metric_text = expr[..at].trim();
+    let rest = &expr[at..];
+    let (op, value) = if let Some(v) = rest.strip_prefix("<=") {
+        (Op::Le, v)
+    } else if let Some(v) = rest.strip_prefix(">=") {
+        (Op::Ge, v)
+    } else if let Some(v) = rest.strip_prefix('<') {
+        (Op::Lt, v)
+    } else {
+        (Op::Gt, &rest[1..])
+    };
+    let value = value.trim();
+    let metric = Metric::parse(metric_text).ok_or_else(|| {
+        err(format!(
+            "unknown metric `{metric_text}` (expected p50, p90, p95, p99, max, error_rate, rps or server_5xx)"
+        ))
+    })?;
+    if metric.is_lower_bound() == op.is_upper() {
+        let want = if metric.is_lower_bound() {
+            "> or >="
+        } else {
+            "< or <="
+        };
+        return Err(err(format!("{metric} is bounded with {want}")));
+    }
+    if metric == Metric::Server5xx && scope != WHOLE_RUN {
+        return Err(err(
+            "server_5xx applies to the whole run only (drop the name)".into(),
+        ));
+    }
+    if value.is_empty() {
+        return Err(err("missing value after the operator".into()));
+    }
+    let threshold = match metric {
+        Metric::ErrorRate => {
+            parse_ratio(value).map_err(|e| err(format!("invalid ratio `{value}`: {e}")))?
+        }
+        Metric::Rps => {
+            let v = value.strip_suffix("/s").unwrap_or(value).trim();
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => x,
+                _ => {
+                    return Err(err(format!(
+                        "invalid requests per second `{value}`: expected e.g. 100"
+                    )));
+                }
+            }
+        }
+        Metric::Server5xx => value
+            .parse::<u64>()
+            .map_err(|_| err(format!("invalid count `{value}`: expected a whole number")))?
+            as f64,
+        _ => parse_duration(value).map_err(err)?.as_secs_f64() * 1000.0,
+    };
+    Ok((
+        scope,
+        metric,
+        Objective {
+            op,
+            threshold,
+            origin: "--slo".into(),
+        },
+    ))
+}
+
+/// Reuses the scenario format's ratio parsing (`0.1%` or `0.001`) so both
+/// spellings mean the same on the command line and in files.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    use serde::Deserialize as _;
+    let v = match s.trim().parse::<f64>() {
+        Ok(x) => serde_json::json!(x),
+        Err(_) => serde_json::Value::String(s.to_string()),
+    };
+    Ratio::deserialize(v)
+        .map(|r| r.0)
+        .map_err(|e| e.to_string())
+}
+
+/// What one scope measured.
+pub(crate) struct ScopeData<'a> {
+    pub histogram: Cow<'a, Histogram<u64>>,
+    pub count: u64,
+    pub errors: u64,
+}
+
+/// The histogram and counts of a name, or of all names merged for `"*"`.
+pub(crate) fn scope_data<'a>(m: &'a Measurements, scope: &str) -> Option<ScopeData<'a>> {
+    if scope == WHOLE_RUN {
+        return Some(all_data(m));
+    }
+    m.requests.get(scope).map(|r| ScopeData {
+        histogram: Cow::Borrowed(&r.histogram),
+        count: r.count,
+        errors: r.error_count(),
+    })
+}
+
+/// Every name merged: the "all" aggregate of the reports.
+pub(crate) fn all_data(m: &Measurements) -> ScopeData<'static> {
+    let mut h = new_histogram();
+    let (mut count, mut errors) = (0, 0);
+    for r in m.requests.values() {
+        // Same bounds everywhere (model::new_histogram); an add can only
+        // fail on a value beyond them, which the recorder already refused.
+        let _ = h.add(&r.histogram);
+        count += r.count;
+        errors += r.error_count();
+    }
+    ScopeData {
+        histogram: Cow::Owned(h),
+        count,
+        errors,
+    }
+}
+
+fn judge(m: &Measurements, scope: &str, metric: Metric, obj: &Objective) -> SloResult {
+    let measured: Result<f64, String> = match metric {
+        Metric::Server5xx => m
+            .server
+            .as_ref()
+            .map(|s| s.total_5xx)
+            .ok_or_else(|| "server metrics unavailable".to_string()),
+        _ => match scope_data(m, scope) {
+            None => Err(format!("no requests named \"{scope}\" were made")),
+            Some(d) => measure(m, &d, metric),
+        },
+    };
+    let subject = if scope == WHOLE_RUN {
+        "the whole run".to_string()
+    } else {
+        format!("\"{scope}\"")
+    };
+    let (actual, passed, reason) = match measured {
+        Ok(v) => (Some(v), obj.op.holds(v, obj.threshold), None),
+        Err(r) => (None, false, Some(r)),
+    };
+    let message = match (&actual, &reason) {
+        (Some(v), _) => format!(
+            "{} of {subject} was {}, threshold {}",
+            metric.label(),
+            metric.show(*v),
+            obj.describe(metric)
+        ),
+        (None, r) => format!(
+            "{} of {subject}: {}, threshold {}",
+            metric.label(),
+            r.as_deref().unwrap_or("not measured"),
+            obj.describe(metric)
+        ),
+    };
+    SloResult {
+        scope: scope.to_string(),
+        metric,
+        op: obj.op,
+        threshold: obj.threshold,
+        actual,
+        unit: metric.unit(),
+        passed,
+        origin: obj.origin.clone(),
+        reason,
+        message,
+    }
+}
+
+fn measure(m: &Measurements, d: &ScopeData<'_>, metric: Metric) -> Result<f64, String> {
+    if let Some(q) = metric.quantile() {
+        if d.histogram.is_empty() {
+            return Err("no completed responses to measure".into());
+        }
+        return Ok(d.histogram.value_at_quantile(q) as f64 / 1000.0);
+    }
+    match metric {
+        Metric::ErrorRate if d.count == 0 => Err("no requests were made".into()),
+        Metric::ErrorRate => Ok(d.errors as f64 / d.count as f64),
+        Metric::Rps => {
+            let secs = m.elapsed.as_secs_f64();
+            if secs > 0.0 {
+                Ok(d.count as f64 / secs)
+            } else {
+                Err("the run took no time".into())
+            }
+        }
+        _ => Err("not measurable per request".into()),
+    }
+}
+
+/// A number for people: at most 3 decimals, no trailing zeros.
+pub(crate) fn num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> (String, Metric, Op, f64) {
+        let (scope, m, o) = parse_slo(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        (scope, m, o.op, o.threshold)
+    }
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(ok("p95<200ms"), ("*".into(), Metric::P95, Op::Lt, 200.0));
+        assert_eq!(
+            ok("health is healthy:p99<=500ms"),
+            ("health is healthy".into(), Metric::P99, Op::Le, 500.0)
+        );
+        assert_eq!(ok("error_rate<0.1%").3, 0.001);
+        assert_eq!(ok("error_rate<=0.02").3, 0.02);
+        assert_eq!(ok("rps>=100"), ("*".into(), Metric::Rps, Op::Ge, 100.0));
+        assert_eq!(
+            ok("server_5xx<=0"),
+            ("*".into(), Metric::Server5xx, Op::Le, 0.0)
+        );
+        assert_eq!(ok("max < 1.5s").3, 1500.0);
+        assert_eq!(ok("*:p50<10ms").0, "*");
+    }
+
+    #[test]
+    fn rejects_with_the_offending_text() {
+        for bad in [
+            "p95",
+            "p95<",
+            "p95<200",
+            "p97<200ms",
+            "p95>200ms",
+            "rps<100",
+            "error_rate<5",
+            "error_rate<abc",
+            "api:server_5xx<=0",
+            ":p95<1s",
+            "server_5xx<=1.5",
+            "rps>=-3",
+        ] {
+            let e = parse_slo(bad).expect_err(bad);
+            assert_eq!(e.text, bad);
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn stricter_scenario_bound_wins_and_cli_overrides() {
+        let mut a = BTreeMap::new();
+        a.insert(
+            "x".to_string(),
+            Slo {
+                p95: Some(crate::scenario::values::HumanDuration(
+                    std::time::Duration::from_millis(300),
+                )),
+                ..Slo::default()
+            },
+        );
+        let mut b = a.clone();
+        b.get_mut("x").unwrap().p95 = Some(crate::scenario::values::HumanDuration(
+            std::time::Duration::from_millis(200),
+        ));
+        let mut set = SloSet::default();
+        set.add_scenario("a.yaml", &a);
+        set.add_scenario("b.yaml", &b);
+        set.add_scenario("a.yaml", &a);
+        assert_eq!(set.get("x", Metric::P95).unwrap().threshold, 200.0);
+        set.add_cli(&["x:p95<=400ms".into()]).unwrap();
+        assert_eq!(set.get("x", Metric::P95).unwrap().threshold, 400.0);
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(num(200.0), "200");
+        assert_eq!(num(312.4), "312.4");
+        assert_eq!(Metric::ErrorRate.show(0.001), "0.1%");
+    }
+}

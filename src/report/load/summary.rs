@@ -1,0 +1,224 @@
+//! `summary.json`: the machine-readable record of a load run, versioned by
+//! [`FORMAT`] and described by `schemas/report.schema.json`. Every request
+//! name carries its full latency histogram (HdrHistogram V2 + DEFLATE,
+//! base64) so later tooling can merge runs and compare them without the raw
+//! data; the percentiles beside it are conveniences, in milliseconds.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+use serde_json::{Value, json};
+
+use super::Names;
+use super::slo::{SloResult, all_data};
+use crate::load::model::{
+    MAX_LATENCY_US, Measurements, Model, RequestStats, SIGFIG, Settings, StopReason,
+};
+
+/// Version tag of `summary.json`; bump on any breaking change.
+pub const FORMAT: &str = "postdeploy.load/v1";
+
+/// Where the run came from: read from the CI environment, passed in so the
+/// summary stays a pure function of its inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    pub git_commit: Option<String>,
+    pub deploy_id: Option<String>,
+}
+
+impl Provenance {
+    /// GitHub Actions, GitLab CI and Jenkins name the commit differently;
+    /// the first one set wins. The deploy id is ours to define.
+    pub fn from_env() -> Provenance {
+        Provenance::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Provenance {
+        let first = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| get(k).filter(|v| !v.trim().is_empty()))
+        };
+        Provenance {
+            git_commit: first(&["GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"]),
+            deploy_id: first(&["POSTDEPLOY_DEPLOY_ID", "DEPLOY_ID"]),
+        }
+    }
+}
+
+/// Base64 of the V2-DEFLATE serialization HdrHistogram's tools all read.
+/// None only for counts beyond i64 (the format's limit), which a run cannot
+/// reach.
+pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
+    let mut buf = Vec::new();
+    V2DeflateSerializer::new().serialize(h, &mut buf).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Milliseconds from a microsecond histogram value.
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// Latency figures of a histogram; all null when nothing completed.
+fn latency(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!({
+            "min": null, "mean": null, "stdev": null, "p50": null, "p90": null,
+            "p95": null, "p99": null, "p99_9": null, "max": null
+        });
+    }
+    let q = |x: f64| ms(h.value_at_quantile(x));
+    json!({
+        "min": ms(h.min()),
+        "mean": h.mean() / 1000.0,
+        "stdev": h.stdev() / 1000.0,
+        "p50": q(0.50),
+        "p90": q(0.90),
+        "p95": q(0.95),
+        "p99": q(0.99),
+        "p99_9": q(0.999),
+        "max": ms(h.max()),
+    })
+}
+
+struct Figures<'a> {
+    histogram: &'a Histogram<u64>,
+    count: u64,
+    errors: BTreeMap<String, u64>,
+}
+
+fn figures(f: &Figures<'_>, elapsed_s: f64) -> Value {
+    let failed: u64 = f.errors.values().sum();
+    json!({
+        "count": f.count,
+        "responses": f.histogram.len(),
+        "failed": failed,
+        "errors": f.errors,
+        "error_rate": if f.count == 0 { 0.0 } else { failed as f64 / f.count as f64 },
+        "rps": if elapsed_s > 0.0 { f.count as f64 / elapsed_s } else { 0.0 },
+        "latency_ms": latency(f.histogram),
+        "histogram": encode_histogram(f.histogram),
+    })
+}
+
+fn request(name: &str, r: &RequestStats, names: &Names, elapsed_s: f64) -> Value {
+    let mut v = figures(
+        &Figures {
+            histogram: &r.histogram,
+            count: r.count,
+            errors: r.errors.clone(),
+        },
+        elapsed_s,
+    );
+    let stem = names.stem(name);
+    v["method"] = json!(r.method);
+    v["path"] = json!(r.path);
+    v["hlog_tag"] = json!(stem);
+    v["hgrm"] = json!(format!("{stem}.hgrm"));
+    v
+}
+
+fn model(m: Model) -> &'static str {
+    match m {
+        Model::Closed => "closed",
+        Model::Open => "open",
+    }
+}
+
+fn stop(s: StopReason) -> &'static str {
+    match s {
+        StopReason::Duration => "duration",
+        StopReason::MaxRequests => "max_requests",
+        StopReason::Interrupted => "interrupted",
+    }
+}
+
+/// The whole `summary.json` document.
+pub fn summary_json(
+    settings: &Settings,
+    m: &Measurements,
+    slo_results: &[SloResult],
+    provenance: &Provenance,
+) -> Value {
+    let names = Names::new(m.requests.keys());
+    let elapsed_s = m.elapsed.as_secs_f64();
+    let mut requests = serde_json::Map::new();
+    for (name, r) in &m.requests {
+        requests.insert(name.clone(), request(name, r, &names, elapsed_s));
+    }
+    let all = all_data(m);
+    let mut all_errors: BTreeMap<String, u64> = BTreeMap::new();
+    for r in m.requests.values() {
+        for (k, v) in &r.errors {
+            *all_errors.entry(k.clone()).or_default() += v;
+        }
+    }
+    let mut all_v = figures(
+        &Figures {
+            histogram: &all.histogram,
+            count: all.count,
+            errors: all_errors,
+        },
+        elapsed_s,
+    );
+    all_v["hlog_tag"] = Value::Null;
+    all_v["hgrm"] = json!(format!("{}.hgrm", super::ALL_STEM));
+
+    let server = m.server.as_ref().map(|s| {
+        json!({
+            "total_requests": s.total_requests,
+            "total_5xx": s.total_5xx,
+            "routes": s.routes.iter().map(|r| json!({
+                "method": r.method,
+                "route": r.route,
+                "requests": r.requests,
+                "errors_5xx": r.errors_5xx,
+                "p95_ms": r.p95_seconds.map(|p| p * 1000.0),
+            })).collect::<Vec<_>>(),
+            "warnings": s.warnings,
+        })
+    });
+    let slo_passed = slo_results.iter().all(|r| r.passed);
+    json!({
+        "format": FORMAT,
+        "tool": { "name": "postdeploy", "version": env!("CARGO_PKG_VERSION") },
+        "run": {
+            "target": settings.target,
+            "git_commit": provenance.git_commit,
+            "deploy_id": provenance.deploy_id,
+            "model": model(settings.model),
+            "users": settings.users,
+            "rate": settings.rate,
+            "ramp_s": settings.ramp.as_secs_f64(),
+            "duration_s": settings.duration.as_secs_f64(),
+            "max_requests": settings.max_requests,
+            "scenarios": settings.scenarios.iter().map(|s| json!({
+                "name": s.name, "file": s.file, "sha256": s.sha256, "weight": s.weight,
+            })).collect::<Vec<_>>(),
+            "started_at": m.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "ended_at": m.ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "elapsed_s": elapsed_s,
+            "stopped_by": stop(m.stopped_by),
+        },
+        "histogram_encoding": {
+            "format": "HdrHistogram V2 compressed (DEFLATE), base64",
+            "unit": "us",
+            "lowest_discernible": 1,
+            "highest_trackable": MAX_LATENCY_US,
+            "significant_digits": SIGFIG,
+        },
+        "requests": requests,
+        "all": all_v,
+        "server": server,
+        "slo": { "passed": slo_passed, "results": slo_results },
+        "passed": slo_passed,
+        "files": {
+            "summary": super::SUMMARY_FILE,
+            "hlog": super::HLOG_FILE,
+            "junit": super::JUNIT_FILE,
+            "html": super::HTML_FILE,
+        },
+    })
+}
