@@ -358,25 +358,6 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
     code
 }
 
-/// Ctrl-C as a future, registered now: the handler must exist before goose
-/// starts, so that goose's own (which would exit the process on a second
-/// Ctrl-C) is never installed.
-fn interrupt_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        let mut sig = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        Ok(async move {
-            sig.recv().await;
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async move {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
-}
-
 async fn load_cmd(a: LoadArgs) -> Exit {
     // Everything is validated before the first request.
     let loaded = match load(&a.common) {
@@ -399,13 +380,12 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         eprintln!("error: no scenario matches the tag filters");
         return Exit::Invalid;
     }
-    let interrupt = match interrupt_signal() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: cannot catch Ctrl-C: {e}");
-            return Exit::Internal;
-        }
-    };
+    // Before goose starts: see load::interrupt.
+    if let Err(e) = crate::load::interrupt::install() {
+        eprintln!("error: cannot catch Ctrl-C: {e}");
+        return Exit::Internal;
+    }
+    let interrupt = crate::load::interrupt::ctrl_c();
     let mut opts = crate::load::LoadOptions {
         // Replaced once the target is known.
         request: RequestDefaults {

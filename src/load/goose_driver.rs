@@ -16,8 +16,9 @@
 //! (`NoTelnet`; the WebSocket controller and every log/report file are off
 //! by default in 0.19 and stay unset), and its HTTP client is one shared,
 //! cookie-less client that is never used. Goose installs a Ctrl-C handler
-//! through `ctrlc` unless one exists: the CLI registers tokio's first, so
-//! goose's attempt fails harmlessly and our handler stops the run by
+//! with `ctrlc::set_handler`; [`super::interrupt`] installs ours through
+//! `ctrlc` first, so goose's attempt fails harmlessly, and our stop reaches
+//! goose by
 //! calling [`goose::trigger_killswitch`]. Goose also initializes a `log`
 //! logger (printing to stdout) and sets the global `log` level: we install a
 //! silent logger first and restore the level afterwards.

@@ -16,6 +16,7 @@
 mod client;
 mod exec;
 mod goose_driver;
+pub mod interrupt;
 pub mod model;
 mod open;
 pub mod out;
@@ -229,7 +230,13 @@ pub async fn run(
     let server = match (before, &metrics_url) {
         (Some(Ok(before)), Some(url)) => Some(match server::scrape(&scraper, url).await {
             Ok(after) => {
-                let responses = requests.values().map(|r| r.histogram.len()).sum();
+                // The server does not count scrapes of its own metrics.
+                let metrics_path = url.path();
+                let responses = requests
+                    .values()
+                    .filter(|r| r.path.split('?').next() != Some(metrics_path))
+                    .map(|r| r.histogram.len())
+                    .sum();
                 server::compare(&before, &after, responses)
             }
             Err(w) => model::ServerCheck {

@@ -1,0 +1,352 @@
+//! `postdeploy load` end to end against the real backend: short runs (a few
+//! seconds, a few users) through the library API where counts are checked,
+//! and through the real binary where the process boundary matters (Ctrl-C,
+//! exit codes, report files).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use postdeploy::http::HttpOptions;
+use postdeploy::load::model::{Measurements, StopReason};
+use postdeploy::load::{self, LoadOptions};
+use postdeploy::prepare::RequestDefaults;
+use postdeploy::scenario::{self, Loaded};
+use serde_json::json;
+use support::{lab, postdeploy, sqlite_backend, text};
+
+/// goose's killswitch is process-global: closed-model runs in this test
+/// binary take turns.
+static CLOSED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn fixture(name: &str) -> PathBuf {
+    support::root().join("tests/fixtures/load").join(name)
+}
+
+fn scenarios(name: &str) -> Vec<Loaded> {
+    scenario::load_all(&[fixture(name)], &scenario::LoadOptions::default()).expect("fixture loads")
+}
+
+fn options(target: &str) -> LoadOptions {
+    LoadOptions {
+        request: RequestDefaults {
+            target: url::Url::parse(target).unwrap(),
+            headers: Vec::new(),
+            timeout: Some(Duration::from_secs(5)),
+        },
+        vars: BTreeMap::new(),
+        users: 4,
+        ramp: Duration::ZERO,
+        duration: Duration::from_secs(2),
+        rate: None,
+        max_requests: None,
+        max_in_flight: load::DEFAULT_MAX_IN_FLIGHT,
+        metrics_path: Some("/api/metrics".into()),
+        http: HttpOptions::default(),
+    }
+}
+
+async fn run(loaded: &[Loaded], opts: &LoadOptions) -> Measurements {
+    let refs: Vec<&Loaded> = loaded.iter().collect();
+    let _turn = if opts.rate.is_none() {
+        Some(CLOSED.lock().await)
+    } else {
+        None
+    };
+    load::run(
+        &refs,
+        opts,
+        std::future::pending(),
+        &mut postdeploy::event::Quiet,
+    )
+    .await
+    .expect("load run")
+}
+
+fn total(m: &Measurements) -> u64 {
+    m.requests.values().map(|r| r.count).sum()
+}
+
+fn p99_us(m: &Measurements, name: &str) -> u64 {
+    m.requests[name].histogram.value_at_quantile(0.99)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_model_counts_agree_exactly_with_the_server() {
+    let b = sqlite_backend().await;
+    let mut o = options(&b.url());
+    o.ramp = Duration::from_millis(500);
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let n = total(&m);
+    assert!(n > 50, "only {n} requests in 2 s");
+    assert_eq!(m.stopped_by, StopReason::Duration);
+    assert!(
+        m.elapsed >= Duration::from_secs(2) && m.elapsed < Duration::from_secs(4),
+        "{:?}",
+        m.elapsed
+    );
+    assert_eq!(
+        m.requests["health"].error_count(),
+        0,
+        "{:?}",
+        m.requests["health"].errors
+    );
+    assert_eq!(m.requests["health"].histogram.len(), n);
+    let s = m.server.as_ref().expect("server check");
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert_eq!(
+        s.total_requests, n as f64,
+        "client and server disagree on a direct connection"
+    );
+    let route = s
+        .routes
+        .iter()
+        .find(|r| r.route == "/api/health")
+        .expect("health route");
+    assert!(route.p95_seconds.is_some());
+    // One interval per second (the last one may be partial), adding up.
+    assert!(
+        (2..=4).contains(&m.intervals.len()),
+        "{} intervals",
+        m.intervals.len()
+    );
+    let per_interval: u64 = m
+        .intervals
+        .iter()
+        .flat_map(|i| i.per_name.values())
+        .map(|s| s.count)
+        .sum();
+    assert_eq!(per_interval, n);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_model_flows_captures_and_tears_down_what_it_created() {
+    let b = sqlite_backend().await;
+    let m = run(&scenarios("crud.yaml"), &options(&b.url())).await;
+    let created = m.requests["create"].count;
+    assert!(created > 5, "{created}");
+    for name in ["create", "get", "delete"] {
+        assert_eq!(
+            m.requests[name].error_count(),
+            0,
+            "{name}: {:?}",
+            m.requests[name].errors
+        );
+    }
+    assert_eq!(
+        m.requests["delete"].count, created,
+        "every created project is deleted"
+    );
+    let left: serde_json::Value = reqwest::get(format!("{}/api/projects", b.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(left.as_array().map(Vec::len), Some(0), "{left}");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_sends_rate_times_duration() {
+    let b = sqlite_backend().await;
+    let mut o = options(&b.url());
+    o.rate = Some(200.0);
+    o.duration = Duration::from_secs(3);
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let n = total(&m);
+    assert!((570..=600).contains(&n), "{n} requests at 200/s for 3 s");
+    let s = m.server.as_ref().unwrap();
+    assert_eq!(s.total_requests, n as f64);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_stops_the_run_exactly() {
+    let b = sqlite_backend().await;
+    let mut o = options(&b.url());
+    o.duration = Duration::from_secs(10);
+    o.max_requests = Some(300);
+    let t = Instant::now();
+    let m = run(&scenarios("health.yaml"), &o).await;
+    assert_eq!(total(&m), 300);
+    assert_eq!(m.stopped_by, StopReason::MaxRequests);
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    assert_eq!(m.server.as_ref().unwrap().total_requests, 300.0);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_assertions_count_as_errors_by_reason_key() {
+    let b = sqlite_backend().await;
+    let mut o = options(&b.url());
+    o.max_requests = Some(200);
+    let m = run(&scenarios("wrong-status.yaml"), &o).await;
+    let r = &m.requests["health expecting 201"];
+    assert_eq!(r.count, 200);
+    assert_eq!(r.errors.get("status:status"), Some(&200), "{:?}", r.errors);
+    // Failed requests still have their latency recorded.
+    assert_eq!(r.histogram.len(), 200);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_errors_count_by_reason_key() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut o = options(&format!("http://127.0.0.1:{port}"));
+    o.metrics_path = None;
+    o.max_requests = Some(20);
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let r = &m.requests["health"];
+    assert_eq!(
+        r.errors.get("transport:connect"),
+        Some(&r.count),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.histogram.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalling_server_shows_in_the_open_model_not_hidden_by_the_closed_one() {
+    let b = sqlite_backend().await;
+    lab(&b.url(), "stall", json!({"everyMs": 2000, "pauseMs": 1000})).await;
+    let loaded = scenarios("health.yaml");
+    let mut o = options(&b.url());
+    o.duration = Duration::from_secs(5);
+    let closed = run(&loaded, &o).await;
+    o.rate = Some(100.0);
+    let open = run(&loaded, &o).await;
+    let (c, p) = (p99_us(&closed, "health"), p99_us(&open, "health"));
+    assert!(
+        p >= 500_000,
+        "open-model p99 {p} µs under a 1 s stall every 2 s"
+    );
+    assert!(
+        c < p,
+        "closed-model p99 {c} µs should look better than the open model's {p} µs"
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_writes_reports_and_links_latest() {
+    let b = sqlite_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let f = fixture("health.yaml");
+    let o = postdeploy(&[
+        "load",
+        f.to_str().unwrap(),
+        "--target",
+        &b.url(),
+        "--users",
+        "2",
+        "--duration",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert!(summary.is_object());
+    // Without --out: reports/<timestamp>/ and reports/latest, relative to the working directory.
+    let o = support::postdeploy_in(
+        dir.path(),
+        &[
+            "load",
+            f.to_str().unwrap(),
+            "--target",
+            &b.url(),
+            "--users",
+            "1",
+            "--duration",
+            "1s",
+            "--no-server-metrics",
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let latest = dir.path().join("reports/latest");
+    assert!(latest.join("summary.json").is_file(), "{}", text(&o));
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_early_and_still_writes_the_summary() {
+    let b = sqlite_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let f = fixture("health.yaml");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+        .args([
+            "load",
+            f.to_str().unwrap(),
+            "--target",
+            &b.url(),
+            "--users",
+            "2",
+            "--duration",
+            "60s",
+            "--out",
+        ])
+        .arg(&out)
+        .env("CI", "true")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let t = Instant::now();
+    let pid = child.id().expect("running").to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stopped within 10 s of Ctrl-C")
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(matches!(status.code(), Some(0 | 1)), "{status:?}");
+    let summary = std::fs::read(out.join("summary.json")).expect("summary.json after Ctrl-C");
+    let v: serde_json::Value = serde_json::from_slice(&summary).unwrap();
+    assert!(v.to_string().contains("interrupted"), "{v}");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2_before_sending() {
+    let f = fixture("health.yaml");
+    let f = f.to_str().unwrap();
+    for args in [
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--ramp",
+            "10s",
+            "--duration",
+            "2s",
+        ],
+        vec!["load", f, "--target", "http://127.0.0.1:9", "--rate", "0"],
+        vec!["load", f, "--target", "http://127.0.0.1:9", "--users", "0"],
+        vec!["load", "tests/fixtures/load/missing.yaml"],
+    ] {
+        let o = postdeploy(&args).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+    }
+}
