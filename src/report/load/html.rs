@@ -63,6 +63,7 @@ fn line_chart(
     y_desc: &str,
     x_range: (f64, f64),
     x_fmt: &XFmt,
+    legend_at: SeriesLabelPosition,
     series: &[Series],
 ) -> anyhow::Result<String> {
     let mut svg = String::new();
@@ -75,6 +76,7 @@ fn line_chart(
             .fold(0.0, f64::max));
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
+            .margin_right(32)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d(x_range.0..x_range.1, 0f64..y_max)?;
@@ -86,8 +88,8 @@ fn line_chart(
             .y_labels(6)
             .x_label_formatter(x_fmt)
             .y_label_formatter(&|y| num(*y))
-            .light_line_style(RGBColor(238, 238, 238))
-            .bold_line_style(RGBColor(220, 220, 220))
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(225, 225, 225))
             .label_style(("sans-serif", 13))
             .draw()?;
         for s in series {
@@ -106,7 +108,7 @@ fn line_chart(
         if series.iter().any(|s| !s.label.is_empty()) {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
+                .position(legend_at)
                 .background_style(WHITE.mix(0.85))
                 .border_style(RGBColor(200, 200, 200))
                 .label_font(("sans-serif", 13))
@@ -127,10 +129,17 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
     let mut errs = Vec::new();
     let (mut p50, mut p95, mut p99) = (Vec::new(), Vec::new(), Vec::new());
     let mut x_max: f64 = 1.0;
+    // Each interval is drawn as a flat step over the second it covers: the
+    // figures are per-interval totals, not samples at an instant.
+    let step = |v: &mut Vec<(f64, f64)>, from: f64, to: f64, y: f64| {
+        v.push((from, y));
+        v.push((to, y));
+    };
     for iv in &m.intervals {
         let len = iv.length.as_secs_f64();
-        let t = (iv.start + iv.length).as_secs_f64();
-        x_max = x_max.max(t);
+        let from = iv.start.as_secs_f64();
+        let to = (iv.start + iv.length).as_secs_f64();
+        x_max = x_max.max(to);
         let per_s = |n: u64| if len > 0.0 { n as f64 / len } else { 0.0 };
         let mut h: Histogram<u64> = new_histogram();
         let (mut count, mut errors) = (0, 0);
@@ -139,12 +148,12 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
             count += s.count;
             errors += s.errors;
         }
-        rps.push((t, per_s(count)));
-        errs.push((t, per_s(errors)));
+        step(&mut rps, from, to, per_s(count));
+        step(&mut errs, from, to, per_s(errors));
         if !h.is_empty() {
-            p50.push((t, ms(h.value_at_quantile(0.50))));
-            p95.push((t, ms(h.value_at_quantile(0.95))));
-            p99.push((t, ms(h.value_at_quantile(0.99))));
+            step(&mut p50, from, to, ms(h.value_at_quantile(0.50)));
+            step(&mut p95, from, to, ms(h.value_at_quantile(0.95)));
+            step(&mut p99, from, to, ms(h.value_at_quantile(0.99)));
         }
     }
     let range = (0.0, x_max);
@@ -153,6 +162,7 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
         "requests/s",
         range,
         &seconds_fmt,
+        SeriesLabelPosition::UpperLeft,
         &[Series {
             label: String::new(),
             color: PALETTE[0],
@@ -164,6 +174,7 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
         "latency (ms)",
         range,
         &seconds_fmt,
+        SeriesLabelPosition::UpperLeft,
         &[
             Series {
                 label: "p50".into(),
@@ -187,6 +198,7 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
         "failed requests/s",
         range,
         &seconds_fmt,
+        SeriesLabelPosition::UpperLeft,
         &[Series {
             label: String::new(),
             color: PALETTE[3],
@@ -213,6 +225,7 @@ fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
     scopes.extend(m.requests.iter().map(|(n, r)| (n.clone(), &r.histogram)));
     scopes.truncate(PALETTE.len());
     let mut series = Vec::new();
+    let mut maxes = Vec::new();
     let mut x_max: f64 = 2.0;
     for (i, (label, h)) in scopes.iter().enumerate() {
         if h.is_empty() {
@@ -229,12 +242,20 @@ fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
             color: PALETTE[i],
             points,
         });
+        maxes.push(ms(h.max()));
+    }
+    // 100% sits at infinity on this axis: like the HdrHistogram plotter,
+    // carry each curve on to the right edge at its maximum.
+    let right = x_max.ceil();
+    for (s, max) in series.iter_mut().zip(maxes) {
+        s.points.push((right, max));
     }
     line_chart(
         "percentile",
         "latency (ms)",
-        (0.0, x_max.ceil()),
+        (0.0, right),
         &percentile_label,
+        SeriesLabelPosition::LowerRight,
         &series,
     )
 }
