@@ -518,8 +518,9 @@ fn html_is_self_contained_with_charts() {
     for needle in ["<script", "<link", "@import", "url(", "src="] {
         assert!(!rest.contains(needle), "{needle} in the page");
     }
+    // POSTDEPLOY_REPORT_DIR=dir keeps a full set of reports to look at
+    // (scripts/screenshot-report dir/report.html) or feed to other tools.
     if let Ok(dir) = std::env::var("POSTDEPLOY_REPORT_DIR") {
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(std::path::Path::new(&dir).join("report.html"), &page).unwrap();
+        load::write_all(std::path::Path::new(&dir), &settings(), &m, &slos()).unwrap();
     }
 }

@@ -40,7 +40,6 @@ pub fn interval_log(m: &Measurements) -> anyhow::Result<Vec<u8>> {
         header
             .with_start_time(start)
             .with_base_time(start)
-            .with_max_value_divisor(1000.0)
             .begin_log_with(&mut buf, &mut ser)?;
     }
     // The builder writes comments and time headers but not the legend line
