@@ -380,6 +380,13 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         eprintln!("error: no scenario matches the tag filters");
         return Exit::Invalid;
     }
+    let slos = match report::load::slo_set(&selected, &a.slos) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Invalid;
+        }
+    };
     // Before goose starts: see load::interrupt.
     if let Err(e) = crate::load::interrupt::install() {
         eprintln!("error: cannot catch Ctrl-C: {e}");
@@ -454,67 +461,23 @@ async fn load_cmd(a: LoadArgs) -> Exit {
             eprintln!("warning: {e:#}");
         }
     }
-    let code = write_load_reports(&out_dir, &settings, &measurements, &a.slos);
-    println!("reports: {}", out_dir.display());
-    code
-}
-
-/// TODO(load reports): replace with `report::load::write_all(out_dir,
-/// &settings, &measurements, &slos)` and its SLO outcome once that module
-/// lands; until then a minimal summary.json and no SLO evaluation.
-fn write_load_reports(
-    out_dir: &Path,
-    settings: &crate::load::model::Settings,
-    m: &crate::load::model::Measurements,
-    _slos: &[String],
-) -> Exit {
-    let requests: serde_json::Map<String, serde_json::Value> = m
-        .requests
-        .iter()
-        .map(|(name, r)| {
-            let q = |p: f64| if r.histogram.is_empty() { 0 } else { r.histogram.value_at_quantile(p) };
-            (
-                name.clone(),
-                serde_json::json!({
-                    "method": r.method,
-                    "path": r.path,
-                    "count": r.count,
-                    "errors": r.errors,
-                    "latency_us": {"p50": q(0.5), "p95": q(0.95), "p99": q(0.99), "max": r.histogram.max()},
-                }),
-            )
-        })
-        .collect();
-    let server = m.server.as_ref().map(|s| {
-        serde_json::json!({
-            "total_requests": s.total_requests,
-            "total_5xx": s.total_5xx,
-            "warnings": s.warnings,
-            "routes": s.routes.iter().map(|r| serde_json::json!({
-                "method": r.method, "route": r.route, "requests": r.requests,
-                "errors_5xx": r.errors_5xx, "p95_seconds": r.p95_seconds,
-            })).collect::<Vec<_>>(),
-        })
-    });
-    let summary = serde_json::json!({
-        "target": settings.target,
-        "model": format!("{:?}", settings.model).to_lowercase(),
-        "users": settings.users,
-        "rate": settings.rate,
-        "started_at": m.started_at.to_rfc3339(),
-        "elapsed_s": m.elapsed.as_secs_f64(),
-        "stopped_by": format!("{:?}", m.stopped_by).to_lowercase(),
-        "total_requests": m.requests.values().map(|r| r.count).sum::<u64>(),
-        "total_errors": m.requests.values().map(|r| r.error_count()).sum::<u64>(),
-        "requests": requests,
-        "server": server,
-    });
-    let bytes = serde_json::to_vec_pretty(&summary).unwrap_or_default();
-    match report::write_file(&out_dir.join("summary.json"), &bytes) {
-        Ok(()) => Exit::Passed,
+    let code = match report::load::write_all(&out_dir, &settings, &measurements, &slos) {
+        Ok(outcome) => {
+            for r in &outcome.slo_results {
+                let mark = if r.passed { "ok      " } else { "BREACHED" };
+                println!("  SLO {mark} {}", r.message);
+            }
+            if outcome.passed {
+                Exit::Passed
+            } else {
+                Exit::Failed
+            }
+        }
         Err(e) => {
-            eprintln!("error: summary.json: {e:#}");
+            eprintln!("error: writing the load reports: {e:#}");
             Exit::Internal
         }
-    }
+    };
+    println!("reports: {}", out_dir.display());
+    code
 }

@@ -70,6 +70,8 @@ pub struct LoadProgress {
     pub errors: u64,
     /// p95 latency so far.
     pub p95: Duration,
+    /// The last report of the run (the attack has ended).
+    pub finished: bool,
 }
 
 /// Where events go.

@@ -279,6 +279,22 @@ async fn binary_writes_reports_and_links_latest() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let latest = dir.path().join("reports/latest");
     assert!(latest.join("summary.json").is_file(), "{}", text(&o));
+    // Failing requests exceed the default error budget: exit 1.
+    let w = fixture("wrong-status.yaml");
+    let o = postdeploy(&[
+        "load",
+        w.to_str().unwrap(),
+        "--target",
+        &b.url(),
+        "--users",
+        "2",
+        "--max-requests",
+        "20",
+        "--out",
+        dir.path().join("failing").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     b.stop().await;
 }
 
@@ -345,6 +361,14 @@ async fn usage_errors_exit_2_before_sending() {
         vec!["load", f, "--target", "http://127.0.0.1:9", "--rate", "0"],
         vec!["load", f, "--target", "http://127.0.0.1:9", "--users", "0"],
         vec!["load", "tests/fixtures/load/missing.yaml"],
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--slo",
+            "p95 is small",
+        ],
     ] {
         let o = postdeploy(&args).await;
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));

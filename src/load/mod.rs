@@ -208,7 +208,7 @@ pub async fn run(
         tokio::select! {
             r = &mut attack => break r,
             _ = tokio::time::sleep_until(next.into()) => {
-                monitor.tick(next, &shared, &recorders, sink);
+                monitor.tick(next, false, &shared, &recorders, sink);
                 next += Duration::from_secs(1);
             }
             _ = tokio::time::sleep_until(deadline.into()), if !shared.stop.is_set() => {
@@ -221,8 +221,8 @@ pub async fn run(
         }
     };
     let ended = Instant::now();
-    if ended > monitor.last {
-        monitor.tick(ended, &shared, &recorders, sink);
+    if ended > monitor.last || monitor.intervals.is_empty() {
+        monitor.tick(ended, true, &shared, &recorders, sink);
     }
     let ended_at = chrono::Utc::now();
     result.map_err(|e| LoadError::Internal(e.to_string()))?;
@@ -278,6 +278,7 @@ impl Monitor {
     fn tick(
         &mut self,
         now: Instant,
+        finished: bool,
         shared: &exec::Shared,
         recorders: &recorder::Recorders,
         sink: &mut dyn Sink,
@@ -291,14 +292,18 @@ impl Monitor {
             elapsed: now.duration_since(self.t0),
             remaining: self.deadline.saturating_duration_since(now),
             users,
-            rps: if secs > 0.0 {
-                t.requests as f64 / secs
-            } else {
-                0.0
+            // The last report gives the whole run's rate.
+            rps: match (finished, secs > 0.0) {
+                (true, _) => {
+                    t.total_requests as f64 / now.duration_since(self.t0).as_secs_f64().max(1e-9)
+                }
+                (false, true) => t.requests as f64 / secs,
+                (false, false) => 0.0,
             },
             requests: t.total_requests,
             errors: t.total_errors,
             p95: Duration::from_micros(t.p95_us),
+            finished,
         }));
         self.intervals.push(t.interval);
     }

@@ -232,7 +232,9 @@ impl<W: Write> Console<W> {
     /// A live line on a terminal; in CI a plain line every 10 s.
     fn load_progress(&mut self, p: &LoadProgress) {
         let text = load_progress_line(p);
-        if self.interactive {
+        if p.finished {
+            self.line(&format!("  {text}"));
+        } else if self.interactive {
             let sp = self.spinner.get_or_insert_with(|| {
                 let sp = ProgressBar::new_spinner();
                 sp.set_style(
@@ -243,7 +245,7 @@ impl<W: Write> Console<W> {
                 sp
             });
             sp.set_message(text);
-        } else if (p.elapsed.as_secs_f64().round() as u64) % 10 == 0 || p.remaining.is_zero() {
+        } else if (p.elapsed.as_secs_f64().round() as u64) % 10 == 0 && !p.remaining.is_zero() {
             self.line(&format!("  {text}"));
         }
     }
