@@ -249,3 +249,22 @@ impl crate::support::Client {
         self.lab("GET", path, None).await
     }
 }
+
+/// Graceful shutdown lets a request that is already running finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_requests() {
+    let mut app = sqlite_app(|c| c).await;
+    let c = app.client.clone();
+    let slow = tokio::spawn(async move { c.lab("GET", "/api/lab/delay/400", None).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let server = app.server.take().expect("server");
+    let t = Instant::now();
+    server.shutdown().await.expect("shutdown");
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "shutdown waited for the request"
+    );
+    let r = slow.await.expect("join");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), json!({"delayedMs": 400}));
+}

@@ -39,3 +39,16 @@ async fn router_answers_without_a_socket() {
         "lab is off in Config::embedded"
     );
 }
+
+/// The container HEALTHCHECK path: `backend healthcheck` succeeds against a
+/// healthy server and fails when nothing listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = crate::support::start(backend::Config::embedded(dir.path())).await;
+    let port = server.local_addr().port();
+    assert!(server.base_url().starts_with("http://127.0.0.1:"));
+    assert!(backend::healthcheck(port).await);
+    server.shutdown().await.expect("shutdown");
+    assert!(!backend::healthcheck(port).await);
+}
