@@ -110,7 +110,7 @@ pub fn percentile_distribution(h: &Histogram<u64>, ticks: u32, scale: f64) -> St
 
 /// Java's mean and standard deviation: sums first, one division (the Rust
 /// crate divides per term, which can differ in the last printed digit).
-fn mean_stdev(h: &Histogram<u64>) -> (f64, f64) {
+pub(crate) fn mean_stdev(h: &Histogram<u64>) -> (f64, f64) {
     if h.is_empty() {
         return (0.0, 0.0);
     }

@@ -50,13 +50,12 @@ pub fn render(
     Ok(jenkins_compatible(report.to_string()?))
 }
 
-/// Test case name: what is checked, e.g. `p95 <= 200 ms`, `error budget`.
+/// Test case name: what is checked, e.g. `p95 <= 200 ms`. A request
+/// name's error-rate check is its error budget, whether set for the name,
+/// inherited from the whole run or the zero default (`slo` explains).
 fn case_name(r: &SloResult) -> String {
     let bound = format!("{} {}", r.op.symbol(), r.metric.show(r.threshold));
-    if r.metric == Metric::ErrorRate
-        && !r.origin.starts_with("--slo")
-        && !r.origin.starts_with("scenario")
-    {
+    if r.metric == Metric::ErrorRate && r.scope != WHOLE_RUN {
         format!("error budget: error_rate {bound}")
     } else {
         format!("{} {bound}", r.metric.key())

@@ -70,10 +70,12 @@ fn latency(h: &Histogram<u64>) -> Value {
         });
     }
     let q = |x: f64| ms(h.value_at_quantile(x));
+    // Same figures as the .hgrm footer (Java's summation order).
+    let (mean, stdev) = super::hgrm::mean_stdev(h);
     json!({
         "min": ms(h.min()),
-        "mean": h.mean() / 1000.0,
-        "stdev": h.stdev() / 1000.0,
+        "mean": mean / 1000.0,
+        "stdev": stdev / 1000.0,
         "p50": q(0.50),
         "p90": q(0.90),
         "p95": q(0.95),
