@@ -363,7 +363,13 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 pub fn route_label(req: &Request) -> Arc<str> {
     match req.extensions().get::<MatchedPath>() {
         Some(m) => {
+            // `/api/projects/` is the same route as `/api/projects`.
             let p = m.as_str();
+            let p = if p.len() > 1 {
+                p.strip_suffix('/').unwrap_or(p)
+            } else {
+                p
+            };
             if p.contains('{') {
                 Arc::from(p.replace('{', ":").replace('}', ""))
             } else {

@@ -14,7 +14,9 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/health", get(health))
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/health/", get(health))
 }
 
 #[derive(Serialize)]

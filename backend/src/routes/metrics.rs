@@ -11,7 +11,9 @@ use crate::state::AppState;
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/metrics", get(metrics))
+    Router::new()
+        .route("/api/metrics", get(metrics))
+        .route("/api/metrics/", get(metrics))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -14,10 +14,14 @@ use crate::model::{self, Project};
 use crate::state::AppState;
 use crate::store::StoreError;
 
+/// Express matches paths with a trailing slash too (non-strict routing), so
+/// each route is also registered in that form.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/projects", get(list).post(create))
+        .route("/api/projects/", get(list).post(create))
         .route("/api/projects/{id}", get(read).put(update).delete(remove))
+        .route("/api/projects/{id}/", get(read).put(update).delete(remove))
 }
 
 impl From<StoreError> for AppError {

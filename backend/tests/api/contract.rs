@@ -505,6 +505,10 @@ async fn bad_input_is_never_a_500(app: &mut TestApp) {
             );
         }
     }
+    // Trailing slashes match like Express's non-strict routing.
+    assert_eq!(c.get("/api/health/").await.status, 200);
+    assert_eq!(c.get(&format!("{item}/")).await.status, 200);
+    assert!(c.get("/api/projects/").await.json().is_array());
     // Unknown routes and methods.
     let v = assert_error_shape(&c.get("/x").await, 404);
     assert_eq!(
