@@ -524,3 +524,35 @@ fn html_is_self_contained_with_charts() {
         load::write_all(std::path::Path::new(&dir), &settings(), &m, &slos()).unwrap();
     }
 }
+
+#[test]
+fn objectives_for_unmeasured_names_fail_with_a_reason() {
+    let m = measurements();
+    let results = slo_set(&[], &["helth is healthy:p95<1s".to_string()])
+        .unwrap()
+        .evaluate(&m);
+    let r = results
+        .iter()
+        .find(|r| r.scope == "helth is healthy")
+        .unwrap();
+    assert!(!r.passed);
+    assert_eq!(r.actual, None);
+    assert_eq!(
+        r.reason.as_deref(),
+        Some("no requests named \"helth is healthy\" were made")
+    );
+}
+
+#[test]
+fn provenance_prefers_the_first_ci_variable_set() {
+    let env: BTreeMap<&str, &str> = [
+        ("CI_COMMIT_SHA", "gitlab"),
+        ("GIT_COMMIT", "jenkins"),
+        ("DEPLOY_ID", "d-42"),
+        ("POSTDEPLOY_DEPLOY_ID", ""),
+    ]
+    .into();
+    let p = Provenance::from_lookup(|k| env.get(k).map(|v| v.to_string()));
+    assert_eq!(p.git_commit.as_deref(), Some("gitlab"));
+    assert_eq!(p.deploy_id.as_deref(), Some("d-42"));
+}
