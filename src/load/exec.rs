@@ -142,7 +142,7 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
         }
         let due = timing.due(j);
         j += 1;
-        if let Some(due) = due {
+        if let Some(due) = due.filter(|d| *d > Instant::now()) {
             tokio::time::sleep_until(due.into()).await;
         }
         let out = step(sh, plan, s, scope, due).await;

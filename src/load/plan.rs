@@ -160,3 +160,28 @@ pub fn compile(
         request: request.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_steps_without_captured_values_are_rendered_once() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/crud.yaml");
+        let l = crate::scenario::load_file(&path, &Default::default()).expect("fixture");
+        let req = RequestDefaults {
+            target: url::Url::parse("http://127.0.0.1:1/").unwrap(),
+            headers: Vec::new(),
+            timeout: None,
+        };
+        let plan = compile(&[&l], &BTreeMap::new(), &req);
+        let sc = &plan.scenarios[0];
+        assert!(sc.steps[0].cached.is_some(), "create reads no capture");
+        assert!(sc.steps[1].cached.is_none(), "get reads ${{id}}");
+        assert_eq!(sc.steps[1].vars, vec!["id".to_string()]);
+        assert_eq!(sc.teardown[0].vars, vec!["id".to_string()]);
+        assert_eq!(sc.requests_per_iteration(), 3);
+        assert_eq!(plan.names.len(), 3);
+    }
+}

@@ -17,6 +17,17 @@ use hdrhistogram::Histogram;
 
 use super::model::{Interval, IntervalStats, RequestStats, new_histogram};
 
+/// A histogram for one interval: same lowest value and precision as
+/// [`new_histogram`], but sized to what it holds (it grows as values are
+/// added). A full-range histogram is ~190 KB; a run keeps one per name per
+/// second, so a long run would otherwise hold hundreds of MB.
+fn interval_histogram() -> Histogram<u64> {
+    let mut h =
+        Histogram::new_with_bounds(1, 2, super::model::SIGFIG).expect("valid histogram bounds");
+    h.auto(true);
+    h
+}
+
 /// What one request name accumulated in one shard since the last swap.
 struct Slot {
     histogram: Histogram<u64>,
@@ -194,7 +205,7 @@ impl Recorders {
                 if per_name.len() < self.names.len() {
                     per_name = (0..self.names.len())
                         .map(|_| IntervalStats {
-                            histogram: new_histogram(),
+                            histogram: interval_histogram(),
                             count: 0,
                             errors: 0,
                         })

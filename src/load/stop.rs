@@ -45,8 +45,13 @@ impl Stop {
         }
     }
 
-    /// Sleeps `d` unless the run stops first; true if it slept the whole time.
+    /// Sleeps `d` unless the run stops first; true if it slept the whole
+    /// time. A zero `d` returns at once: a tokio timer would wait for its
+    /// next millisecond tick, which caps a schedule at 1,000 sends/s.
     pub async fn sleep(&self, d: std::time::Duration) -> bool {
+        if d.is_zero() {
+            return !self.is_set();
+        }
         tokio::select! {
             _ = tokio::time::sleep(d) => true,
             _ = self.wait() => false,
