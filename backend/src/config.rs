@@ -65,6 +65,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// How long start-up keeps retrying the first database connection.
     pub db_connect_timeout: Duration,
+    /// Concurrent health checks share one fresh probe (see `probe.rs`);
+    /// false = one `SELECT 1` per request.
+    pub health_coalesce: bool,
 }
 
 impl Config {
@@ -83,6 +86,7 @@ impl Config {
             request_log: false,
             db_max_connections: DEFAULT_POOL_MAX,
             db_connect_timeout: Duration::from_secs(10),
+            health_coalesce: true,
         }
     }
 
@@ -222,6 +226,13 @@ pub struct Cli {
     /// Seconds start-up keeps retrying the first database connection.
     #[arg(long, env = "DB_CONNECT_TIMEOUT", default_value_t = 30)]
     pub db_connect_timeout: u64,
+
+    /// Let concurrent health checks share one probe that starts after they
+    /// arrive (false: one SELECT 1 per request).
+    #[arg(long, env = "HEALTH_COALESCE", action = ArgAction::Set, num_args = 0..=1,
+          default_value = "true", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub health_coalesce: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +279,7 @@ impl Cli {
             request_log: self.request_log && !self.no_request_log,
             db_max_connections: self.db_pool_max.max(1),
             db_connect_timeout: Duration::from_secs(self.db_connect_timeout),
+            health_coalesce: self.health_coalesce,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 mod lab;
 pub mod model;
+mod probe;
 mod process;
 mod routes;
 mod state;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::lab::Lab;
+use crate::probe::Probe;
 use crate::store::Store;
 use crate::telemetry::Telemetry;
 
@@ -16,6 +17,7 @@ struct Inner {
     store: Store,
     telemetry: Telemetry,
     lab: Lab,
+    probe: Arc<Probe>,
     instance: String,
 }
 
@@ -31,6 +33,7 @@ impl AppState {
             store,
             telemetry,
             lab,
+            probe: Arc::default(),
             instance,
         })))
     }
@@ -49,6 +52,10 @@ impl AppState {
 
     pub fn lab(&self) -> &Lab {
         &self.0.lab
+    }
+
+    pub fn probe(&self) -> &Arc<Probe> {
+        &self.0.probe
     }
 
     pub fn instance(&self) -> &str {

@@ -41,7 +41,11 @@ struct DatabaseHealth {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    let ping = state.store().ping().await;
+    let ping = if state.config().health_coalesce {
+        state.probe().check(state.store()).await
+    } else {
+        state.store().ping().await
+    };
     let config = state.config();
     let (code, status, db_status, error) = match ping {
         Ok(()) => (StatusCode::OK, "healthy", "connected", None),

@@ -32,7 +32,7 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 const TABLE: &str = "projects";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached (refused, reset, timed out, pool
     /// exhausted, or the lab's simulated outage).

@@ -208,3 +208,45 @@ async fn database_errors_are_counted(app: &mut TestApp) {
 }
 
 crate::both_engines!(counters_match_the_traffic, database_errors_are_counted);
+
+async fn burst_of_health_checks(coalesce: bool) -> (f64, usize) {
+    let storage = crate::support::Storage::new(crate::support::Engine::Postgres).await;
+    let app = TestApp::spawn_with(crate::support::Engine::Postgres, storage, |mut c| {
+        c.health_coalesce = coalesce;
+        c
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let c = app.client.clone();
+        tasks.push(tokio::spawn(async move { c.get("/api/health").await }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let r = t.await.expect("join");
+        assert_eq!(r.json()["database"]["status"], "connected");
+        ok += usize::from(r.status == 200);
+    }
+    let text = app.client.metrics().await;
+    app.finish().await;
+    (
+        sample(
+            &text,
+            "db_queries_total",
+            &[("query_type", "select"), ("table", "none")],
+        ),
+        ok,
+    )
+}
+
+/// Concurrent health checks share probes (each still started after the
+/// request arrived); with coalescing off every request runs its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_health_checks_share_fresh_probes() {
+    let (probes, ok) = burst_of_health_checks(true).await;
+    assert_eq!(ok, 48);
+    assert!((1.0..=48.0).contains(&probes), "{probes}");
+    let (probes, ok) = burst_of_health_checks(false).await;
+    assert_eq!(ok, 48);
+    assert_eq!(probes, 48.0);
+}
