@@ -4,6 +4,11 @@
 //! is judged by the same engine as `verify` (`check::evaluate`), and every
 //! request is recorded once: latency if a response came, and the reason key
 //! of its first failure if it failed.
+//!
+//! Differences from `verify`, on purpose: a step's `repeat` is not repeated
+//! and its `distinct` assertions are not judged (under load every iteration
+//! already repeats it, and distinct counts need the whole set of answers);
+//! think times apply in the closed model only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
