@@ -1,10 +1,11 @@
 //! Persistence behind one interface, with a concrete pool per engine.
 //!
-//! An enum over `PgPool`/`SqlitePool` rather than `sqlx::Any`: `Any` erases
-//! the PostgreSQL array type the contract requires (`text[]`) and costs a
-//! dynamic dispatch per row. All SQL lives in this module's children; this
-//! file adds what every query needs: timing and counting, a deadline, the
-//! lab's simulated outage, and classification of failures.
+//! An enum over a concrete `PgPool`/`SqlitePool` (each fronted by [`Slots`])
+//! rather than `sqlx::Any`: `Any` erases the PostgreSQL array type the
+//! contract requires (`text[]`) and costs a dynamic dispatch per row. All SQL
+//! lives in this module's children; this file adds what every query needs:
+//! timing and counting, a deadline, the lab's simulated outage, connection
+//! reuse, and classification of failures.
 
 mod postgres;
 mod sqlite;
