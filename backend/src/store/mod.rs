@@ -1,6 +1,6 @@
 //! Persistence behind one interface, with a concrete pool per engine.
 //!
-//! An enum over a concrete `PgPool`/`SqlitePool` (each fronted by [`Slots`])
+//! An enum over a concrete `PgPool`/`SqlitePool` (each fronted by `Slots`)
 //! rather than `sqlx::Any`: `Any` erases the PostgreSQL array type the
 //! contract requires (`text[]`) and costs a dynamic dispatch per row. All SQL
 //! lives in this module's children; this file adds what every query needs:
