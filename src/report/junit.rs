@@ -22,7 +22,10 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
             add_meta(&mut suite, run);
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
             status.set_type("not-ready");
-            status.set_message(xml_safe(&format!("target never became ready after {} attempts", r.attempts)));
+            status.set_message(xml_safe(&format!(
+                "target never became ready after {} attempts",
+                r.attempts
+            )));
             status.set_description(xml_safe(&format!("last attempt: {}", r.last)));
             let mut case = TestCase::new("wait-ready", status);
             case.set_classname("readiness");
@@ -49,8 +52,12 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
 /// schema Jenkins validates against does not allow it there (it does on
 /// each `<testsuite>`), so we drop that one attribute.
 pub(crate) fn jenkins_compatible(xml: String) -> String {
-    let Some(start) = xml.find("<testsuites") else { return xml };
-    let Some(end) = xml[start..].find('>').map(|e| start + e) else { return xml };
+    let Some(start) = xml.find("<testsuites") else {
+        return xml;
+    };
+    let Some(end) = xml[start..].find('>').map(|e| start + e) else {
+        return xml;
+    };
     let root = &xml[start..end];
     match root.find(" skipped=\"") {
         Some(i) => {
@@ -101,7 +108,12 @@ fn case(scenario: &str, step: &StepReport) -> TestCase {
             // GitLab shows the element text, not the message attribute.
             let mut text: Vec<String> = fails
                 .iter()
-                .map(|a| format!("{}\n  expected: {}\n  actual:   {}", a.subject, a.expected, a.actual))
+                .map(|a| {
+                    format!(
+                        "{}\n  expected: {}\n  actual:   {}",
+                        a.subject, a.expected, a.actual
+                    )
+                })
                 .collect();
             if let Some(m) = &step.message {
                 text.push(m.clone());

@@ -22,6 +22,9 @@ pub fn write_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 /// U+FFFE and U+FFFF slip through it and break strict parsers).
 pub fn xml_safe(s: &str) -> String {
     s.chars()
-        .filter(|c| !matches!(c, '\u{FFFE}' | '\u{FFFF}') && (!c.is_control() || matches!(c, '\n' | '\t' | '\r')))
+        .filter(|c| {
+            !matches!(c, '\u{FFFE}' | '\u{FFFF}')
+                && (!c.is_control() || matches!(c, '\n' | '\t' | '\r'))
+        })
         .collect()
 }
