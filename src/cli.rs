@@ -266,28 +266,47 @@ fn load(c: &Common) -> Result<Vec<Loaded>, Exit> {
     })
 }
 
+/// `--header` values, checked before anything is sent.
+fn parse_headers(raw: &[String]) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, Exit> {
+    raw.iter()
+        .map(|h| {
+            parse_header(h).map_err(|e| {
+                eprintln!("error: --header: {e}");
+                Exit::Invalid
+            })
+        })
+        .collect()
+}
+
+/// The scenarios the tag filters keep; none is a usage error.
+fn select<'a>(
+    loaded: &'a [Loaded],
+    tags: &[String],
+    skip: &[String],
+) -> Result<Vec<&'a Loaded>, Exit> {
+    let selected = verify::select(loaded, tags, skip);
+    if selected.is_empty() {
+        eprintln!("error: no scenario matches the tag filters");
+        return Err(Exit::Invalid);
+    }
+    Ok(selected)
+}
+
 async fn verify_cmd(a: VerifyArgs) -> Exit {
     // Everything is validated before the first request.
     let loaded = match load(&a.common) {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        match parse_header(h) {
-            Ok(h) => headers.push(h),
-            Err(e) => {
-                eprintln!("error: --header: {e}");
-                return Exit::Invalid;
-            }
-        }
-    }
+    let headers = match parse_headers(&a.headers) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
     let vars = parse_vars(&a.common.vars).unwrap_or_default();
-    let selected = verify::select(&loaded, &a.tags, &a.skip_tags);
-    if selected.is_empty() {
-        eprintln!("error: no scenario matches the tag filters");
-        return Exit::Invalid;
-    }
+    let selected = match select(&loaded, &a.tags, &a.skip_tags) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     if a.wait_ready.is_some() && verify::find_readiness_step(&selected).is_none() {
         eprintln!("error: --wait-ready needs a readiness step: mark one with `readiness: true`");
         return Exit::Invalid;
@@ -364,22 +383,15 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let mut headers = Vec::new();
-    for h in &a.headers {
-        match parse_header(h) {
-            Ok(h) => headers.push(h),
-            Err(e) => {
-                eprintln!("error: --header: {e}");
-                return Exit::Invalid;
-            }
-        }
-    }
+    let headers = match parse_headers(&a.headers) {
+        Ok(h) => h,
+        Err(e) => return e,
+    };
     let vars = parse_vars(&a.common.vars).unwrap_or_default();
-    let selected: Vec<&Loaded> = verify::select(&loaded, &a.tags, &a.skip_tags);
-    if selected.is_empty() {
-        eprintln!("error: no scenario matches the tag filters");
-        return Exit::Invalid;
-    }
+    let selected = match select(&loaded, &a.tags, &a.skip_tags) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
     let slos = match report::load::slo_set(&selected, &a.slos) {
         Ok(s) => s,
         Err(e) => {
