@@ -232,8 +232,7 @@ async fn crud_on_postgres_counts_agree_across_summary_hlog_and_server() {
     let _ = crud_run(16, "5s").await;
 }
 
-/// The full case: 30 s, 64 users, then a headless-Chromium
-/// screenshot of report.html. Slow; run with `--release -- --ignored`.
+/// The full case in a default test run when `POSTDEPLOY_LONG=1`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_case_when_postdeploy_long_is_set() {
     if std::env::var("POSTDEPLOY_LONG").as_deref() != Ok("1") {
@@ -243,13 +242,17 @@ async fn full_case_when_postdeploy_long_is_set() {
     full_case().await;
 }
 
+/// The full case: 30 s, 64 users, then a headless-Chromium
+/// screenshot of report.html. Slow; run with `--release -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "30 s run and a Chromium screenshot: cargo test --release --test load_pg -- --ignored"]
 async fn crud_on_postgres_30s_64_users_full_report_and_screenshot() {
     full_case().await;
 }
 
-/// Keep the screenshot (and its page) with POSTDEPLOY_KEEP_SCREENSHOT=FILE.png.
+/// 30 s, 64 users, every check of `crud_run`, then a screenshot of
+/// report.html that must be more than 20 KB. Keep the screenshot (and its
+/// page) with `POSTDEPLOY_KEEP_SCREENSHOT=FILE.png`.
 async fn full_case() {
     let (dir, out) = crud_run(64, "30s").await;
     let png = dir.path().join("report.png");
