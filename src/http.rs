@@ -160,7 +160,7 @@ impl Client {
 
 /// The error and its causes on one line: reqwest's top-level message alone
 /// ("error sending request") tells a user nothing.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut src = e.source();
     while let Some(s) = src {

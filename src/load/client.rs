@@ -96,7 +96,7 @@ impl LoadClient {
                 {
                     TransportError::BodyTooLarge(max_body)
                 } else {
-                    TransportError::Other(chain(e.as_ref()))
+                    TransportError::Other(crate::http::chain(e.as_ref()))
                 }
             })?;
             Ok::<_, TransportError>((parts.status.as_u16(), parts.headers, collected.to_bytes()))
@@ -131,21 +131,8 @@ impl LoadClient {
     }
 }
 
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        src = s.source();
-    }
-    parts.join(": ")
-}
-
 fn classify(e: &hyper_util::client::legacy::Error) -> TransportError {
-    let text = chain(e);
+    let text = crate::http::chain(e);
     if e.is_connect() {
         let lower = text.to_ascii_lowercase();
         if lower.contains("dns")
