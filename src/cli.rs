@@ -56,14 +56,39 @@ pub struct ValidateArgs {
     pub common: Common,
 }
 
+/// What `verify` and `load` share: where to send requests and how.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
-    #[command(flatten)]
-    pub common: Common,
+pub struct RunArgs {
     /// Base URL of the deployment; without it, the in-repo backend is started
     /// locally on an embedded database.
     #[arg(long, env = "POSTDEPLOY_TARGET", value_name = "URL")]
     pub target: Option<String>,
+    /// Run only scenarios with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip scenarios with this tag (repeatable); `verify` also skips steps with it.
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Default per-request timeout (a step's own timeout wins).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub timeout: Option<Duration>,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Extra request header `Name: value` (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Largest response body read, in bytes.
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Poll the readiness step until it passes, at most this long (e.g. 5m).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub wait_ready: Option<Duration>,
@@ -79,37 +104,17 @@ pub struct VerifyArgs {
     /// Machine-readable JSON report.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
-    /// Run only scenarios with this tag (repeatable).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// Skip scenarios and steps with this tag (repeatable).
-    #[arg(long = "skip-tag", value_name = "TAG")]
-    pub skip_tags: Vec<String>,
-    /// Default per-request timeout (a step's own timeout wins).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
-    pub timeout: Option<Duration>,
-    /// Accept invalid TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Extra request header `Name: value` (repeatable).
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
     /// Stop at the first failing scenario (teardown still runs).
     #[arg(long)]
     pub fail_fast: bool,
-    /// Largest response body read, in bytes.
-    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
-    pub max_body: usize,
 }
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Base URL of the deployment; without it, the in-repo backend is started
-    /// locally on an embedded database.
-    #[arg(long, env = "POSTDEPLOY_TARGET", value_name = "URL")]
-    pub target: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Closed model: concurrent users (open model: unused).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub users: u32,
@@ -141,24 +146,6 @@ pub struct LoadArgs {
     /// Extra SLO, e.g. `p95<300ms` (repeatable; see the docs).
     #[arg(long = "slo", value_name = "SLO")]
     pub slos: Vec<String>,
-    /// Run only scenarios with this tag (repeatable).
-    #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
-    /// Skip scenarios with this tag (repeatable).
-    #[arg(long = "skip-tag", value_name = "TAG")]
-    pub skip_tags: Vec<String>,
-    /// Default per-request timeout (a step's own timeout wins).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
-    pub timeout: Option<Duration>,
-    /// Accept invalid TLS certificates.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Extra request header `Name: value` (repeatable).
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    pub headers: Vec<String>,
-    /// Largest response body read, in bytes.
-    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES")]
-    pub max_body: usize,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -298,12 +285,12 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let headers = match parse_headers(&a.headers) {
+    let headers = match parse_headers(&a.run.headers) {
         Ok(h) => h,
         Err(e) => return e,
     };
     let vars = parse_vars(&a.common.vars).unwrap_or_default();
-    let selected = match select(&loaded, &a.tags, &a.skip_tags) {
+    let selected = match select(&loaded, &a.run.tags, &a.run.skip_tags) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -312,8 +299,8 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
         return Exit::Invalid;
     }
     let client = match Client::new(&HttpOptions {
-        insecure: a.insecure,
-        max_body: a.max_body,
+        insecure: a.run.insecure,
+        max_body: a.run.max_body,
         ..HttpOptions::default()
     }) {
         Ok(c) => c,
@@ -322,11 +309,11 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
             return Exit::Internal;
         }
     };
-    let target = match Target::resolve(a.target.as_deref()).await {
+    let target = match Target::resolve(a.run.target.as_deref()).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return if a.target.is_some() {
+            return if a.run.target.is_some() {
                 Exit::Invalid
             } else {
                 Exit::Internal
@@ -337,11 +324,11 @@ async fn verify_cmd(a: VerifyArgs) -> Exit {
         request: RequestDefaults {
             target: target.url().clone(),
             headers,
-            timeout: a.timeout,
+            timeout: a.run.timeout,
         },
         vars,
-        tags: a.tags.clone(),
-        skip_tags: a.skip_tags.clone(),
+        tags: a.run.tags.clone(),
+        skip_tags: a.run.skip_tags.clone(),
         fail_fast: a.fail_fast,
         wait_ready: a.wait_ready,
         ready_successes: a.ready_successes,
@@ -383,12 +370,12 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let headers = match parse_headers(&a.headers) {
+    let headers = match parse_headers(&a.run.headers) {
         Ok(h) => h,
         Err(e) => return e,
     };
     let vars = parse_vars(&a.common.vars).unwrap_or_default();
-    let selected = match select(&loaded, &a.tags, &a.skip_tags) {
+    let selected = match select(&loaded, &a.run.tags, &a.run.skip_tags) {
         Ok(s) => s,
         Err(e) => return e,
     };
@@ -410,7 +397,7 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         request: RequestDefaults {
             target: url::Url::parse("http://127.0.0.1/").expect("static URL"),
             headers,
-            timeout: a.timeout,
+            timeout: a.run.timeout,
         },
         vars,
         users: a.users,
@@ -421,8 +408,8 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         max_in_flight: a.max_in_flight,
         metrics_path: (!a.no_server_metrics).then(|| a.metrics_path.clone()),
         http: HttpOptions {
-            insecure: a.insecure,
-            max_body: a.max_body,
+            insecure: a.run.insecure,
+            max_body: a.run.max_body,
             pool_max_idle: a.users.max(64) as usize,
         },
     };
@@ -434,11 +421,11 @@ async fn load_cmd(a: LoadArgs) -> Exit {
         .out
         .clone()
         .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
-    let target = match Target::resolve(a.target.as_deref()).await {
+    let target = match Target::resolve(a.run.target.as_deref()).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e:#}");
-            return if a.target.is_some() {
+            return if a.run.target.is_some() {
                 Exit::Invalid
             } else {
                 Exit::Internal
