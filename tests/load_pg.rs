@@ -19,9 +19,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use base64::Engine as _;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 use support::{postdeploy, postgres_backend, text};
@@ -34,42 +31,13 @@ const REPORT_FILES: &[&str] = &[
     "all.hgrm",
 ];
 
-fn validate(doc: &Value) {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(support::root().join("schemas/report.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "summary.json does not match its schema:\n{}",
-        errors.join("\n")
-    );
-}
-
-fn decode(b64: &str) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .expect("base64 histogram");
-    Deserializer::new()
-        .deserialize(&mut std::io::Cursor::new(bytes))
-        .expect("V2 histogram")
-}
-
 /// Recorded latencies in latency.hlog: (untagged total, per tag).
 fn hlog_counts(path: &Path) -> (u64, BTreeMap<String, u64>) {
     let log = std::fs::read(path).expect("latency.hlog");
     let (mut untagged, mut per_tag) = (0u64, BTreeMap::<String, u64>::new());
     for entry in IntervalLogIterator::new(&log) {
         if let LogEntry::Interval(iv) = entry.expect("latency.hlog parses") {
-            let n = decode(iv.encoded_histogram()).len();
+            let n = support::decode_histogram(iv.encoded_histogram()).len();
             match iv.tag() {
                 Some(t) => *per_tag.entry(t.as_str().to_string()).or_default() += n,
                 None => untagged += n,
@@ -116,7 +84,7 @@ async fn crud_run(users: u32, duration: &str) -> (tempfile::TempDir, std::path::
     }
     let s: Value = serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap())
         .expect("summary.json is JSON");
-    validate(&s);
+    support::validate_summary(&s);
     assert_eq!(s["run"]["model"], "closed");
     assert_eq!(u(&s["run"]["users"]), u64::from(users));
     assert_eq!(s["passed"], true, "{}", s["slo"]);

@@ -9,9 +9,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine as _;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use postdeploy::load::model::{
     Interval, IntervalStats, Measurements, Model, RequestStats, ScenarioInfo, ServerCheck,
@@ -190,38 +187,11 @@ fn summary_of(m: &Measurements) -> Value {
     )
 }
 
-fn validate(doc: &Value) {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(support::root().join("schemas/report.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "summary.json does not match its schema:\n{}",
-        errors.join("\n")
-    );
-}
-
-fn decode(b64: &str) -> Histogram<u64> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    Deserializer::new().deserialize(&mut &bytes[..]).unwrap()
-}
-
 #[test]
 fn summary_matches_schema_with_exact_percentiles() {
     let m = measurements();
     let doc = summary_of(&m);
-    validate(&doc);
+    support::validate_summary(&doc);
     assert_eq!(doc["format"], "postdeploy.load/v1");
     assert_eq!(doc["run"]["git_commit"], "0123abc");
     assert_eq!(doc["run"]["deploy_id"], Value::Null);
@@ -259,10 +229,10 @@ fn embedded_histograms_decode_to_the_same_counts() {
     let m = measurements();
     let doc = summary_of(&m);
     for (name, r) in &m.requests {
-        let back = decode(doc["requests"][name]["histogram"].as_str().unwrap());
+        let back = support::decode_histogram(doc["requests"][name]["histogram"].as_str().unwrap());
         assert_eq!(back, r.histogram, "{name}");
     }
-    let all = decode(doc["all"]["histogram"].as_str().unwrap());
+    let all = support::decode_histogram(doc["all"]["histogram"].as_str().unwrap());
     assert_eq!(all.len(), 1100);
 }
 
@@ -281,7 +251,7 @@ fn empty_request_has_null_latencies_and_still_validates() {
     );
     m.server = None;
     let doc = summary_of(&m);
-    validate(&doc);
+    support::validate_summary(&doc);
     assert_eq!(
         doc["requests"]["all fail"]["latency_ms"]["p50"],
         Value::Null
@@ -318,7 +288,7 @@ fn interval_log_reads_back_per_tag() {
             LogEntry::StartTime(_) => starts += 1,
             LogEntry::BaseTime(_) => bases += 1,
             LogEntry::Interval(iv) => {
-                let h = decode(iv.encoded_histogram());
+                let h = support::decode_histogram(iv.encoded_histogram());
                 assert!(iv.duration() == Duration::from_secs(1));
                 match iv.tag() {
                     Some(t) => *per_tag.entry(t.as_str().to_string()).or_default() += h.len(),

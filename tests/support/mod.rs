@@ -209,3 +209,35 @@ pub fn junit_valid(path: &Path) -> String {
     );
     std::fs::read_to_string(path).expect("read junit")
 }
+
+/// Checks a load report's summary.json against schemas/report.schema.json.
+pub fn validate_summary(doc: &Value) {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("schemas/report.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match its schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+/// Decodes a base64 V2-deflate HdrHistogram as summary.json embeds it.
+pub fn decode_histogram(b64: &str) -> hdrhistogram::Histogram<u64> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64 histogram");
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .expect("V2 histogram")
+}
