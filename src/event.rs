@@ -53,6 +53,12 @@ pub enum Event<'a> {
     LoadWarning {
         message: &'a str,
     },
+    /// A signal arrived: no new work starts; what is in flight drains and
+    /// begun teardowns run, for at most `teardown_timeout`.
+    Stopping {
+        signal: crate::signals::Signal,
+        teardown_timeout: Duration,
+    },
 }
 
 /// A load run's state, once a second.

@@ -1,10 +1,12 @@
 //! postdeploy: verify and load-test an HTTP API right after it is deployed.
 //!
 //! Data flows one way: scenario files → validated model (`scenario`) →
-//! execution (`verify`) → assertion results (`check`) → reports (`report`).
+//! execution (`verify`, `load`) → measurements → verdicts (`verdict`) →
+//! reports (`report`).
 
 pub mod check;
 pub mod cli;
+pub mod error;
 pub mod event;
 pub mod exit;
 pub mod http;
@@ -14,5 +16,8 @@ pub mod outcome;
 pub mod prepare;
 pub mod report;
 pub mod scenario;
+pub mod secrets;
+pub mod signals;
 pub mod target;
+pub mod verdict;
 pub mod verify;

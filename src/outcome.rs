@@ -99,6 +99,8 @@ pub struct RunReport {
     pub format: &'static str,
     pub tool_version: &'static str,
     pub target: String,
+    /// The embedded backend (`--target local`), not a deployment.
+    pub target_local: bool,
     pub started_at: String,
     pub duration_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,5 +108,34 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak_passes: Option<u64>,
     pub scenarios: Vec<ScenarioReport>,
+    /// The signal that cut the run short (`"sigint"`, `"sigterm"`), or null
+    /// for a run that went to its end. An interrupted run never passes.
+    pub stopped_by: Option<crate::signals::Signal>,
+    /// A second signal (or the teardown timeout) cut a teardown short: what
+    /// the run created may remain on the target.
+    pub teardown_abandoned: bool,
     pub passed: bool,
 }
+
+impl RunReport {
+    /// The steps a signal kept from running, as `scenario: step`.
+    pub fn skipped_by_signal(&self) -> Vec<String> {
+        self.scenarios
+            .iter()
+            .flat_map(|sc| {
+                sc.steps
+                    .iter()
+                    .filter(|s| {
+                        s.verdict == Verdict::Skipped
+                            && s.message
+                                .as_deref()
+                                .is_some_and(|m| m.contains(INTERRUPTED))
+                    })
+                    .map(move |s| format!("{}: {}", sc.name, s.name))
+            })
+            .collect()
+    }
+}
+
+/// Marks the skip reason of steps a signal kept from running.
+pub const INTERRUPTED: &str = "run interrupted by";

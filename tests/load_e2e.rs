@@ -45,6 +45,8 @@ fn options(target: &str) -> LoadOptions {
         max_in_flight: load::DEFAULT_MAX_IN_FLIGHT,
         metrics_path: Some("/api/metrics".into()),
         http: HttpOptions::default(),
+        teardown_timeout: Duration::from_secs(30),
+        target_local: false,
     }
 }
 
@@ -58,6 +60,7 @@ async fn run(loaded: &[Loaded], opts: &LoadOptions) -> Measurements {
     load::run(
         &refs,
         opts,
+        std::future::pending(),
         std::future::pending(),
         &mut postdeploy::event::Quiet,
     )

@@ -14,11 +14,10 @@ use postdeploy::load::model::{
     Interval, IntervalStats, Measurements, Model, RequestStats, ScenarioInfo, ServerCheck,
     ServerRoute, Settings, StopReason, new_histogram,
 };
-use postdeploy::report::load::{
-    self, Metric, Provenance, SloSet, hgrm, hlog, html, parse_slo, slo_set, summary,
-};
+use postdeploy::report::load::{self, Provenance, hgrm, hlog, html, summary};
 use postdeploy::scenario::model::Slo;
 use postdeploy::scenario::values::HumanDuration;
+use postdeploy::verdict::{Metric, SloSet, judge_load, parse_slo, slo_set};
 use serde_json::Value;
 
 const HEALTH: &str = "health is healthy";
@@ -27,6 +26,7 @@ const LIST: &str = "list projects";
 fn settings() -> Settings {
     Settings {
         target: "http://127.0.0.1:1".into(),
+        target_local: false,
         model: Model::Closed,
         users: 4,
         ramp: Duration::from_secs(1),
@@ -120,6 +120,7 @@ fn measurements() -> Measurements {
         ended_at: started_at + chrono::Duration::seconds(3),
         elapsed: Duration::from_secs(3),
         stopped_by: StopReason::Duration,
+        teardown_abandoned: false,
         requests,
         intervals,
         server: Some(ServerCheck {
@@ -350,7 +351,8 @@ fn hgrm_is_javas_percentile_distribution() {
 fn junit_validates_and_names_breaches() {
     let dir = tempfile::tempdir().unwrap();
     let m = measurements();
-    let outcome = load::write_all(dir.path(), &settings(), &m, &slos()).unwrap();
+    let outcome = judge_load(&m, &slos());
+    let files = load::write_all(dir.path(), &settings(), &m, &outcome).unwrap();
     assert!(!outcome.passed);
     let xml = support::junit_valid(&dir.path().join("junit.xml"));
     assert!(
@@ -390,10 +392,7 @@ fn junit_validates_and_names_breaches() {
         "list_projects.hgrm",
     ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
-        assert!(
-            outcome.files.contains(&dir.path().join(f)),
-            "{f} not listed"
-        );
+        assert!(files.contains(&dir.path().join(f)), "{f} not listed");
     }
 }
 
@@ -491,7 +490,8 @@ fn html_is_self_contained_with_charts() {
     // POSTDEPLOY_REPORT_DIR=dir keeps a full set of reports to look at
     // (scripts/screenshot-report dir/report.html) or feed to other tools.
     if let Ok(dir) = std::env::var("POSTDEPLOY_REPORT_DIR") {
-        load::write_all(std::path::Path::new(&dir), &settings(), &m, &slos()).unwrap();
+        let v = judge_load(&m, &slos());
+        load::write_all(std::path::Path::new(&dir), &settings(), &m, &v).unwrap();
     }
 }
 

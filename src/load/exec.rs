@@ -85,8 +85,12 @@ impl Timing {
     fn due(&self, j: u64) -> Option<Instant> {
         match *self {
             Timing::Closed => None,
+            // Checked: a due time past what `Instant` holds means "now";
+            // the CLI's ranges keep real runs far from it.
             Timing::Open { t0, slot, rate } => {
-                Some(t0 + Duration::from_secs_f64((slot + j) as f64 / rate))
+                Duration::try_from_secs_f64(slot.saturating_add(j) as f64 / rate)
+                    .ok()
+                    .and_then(|d| t0.checked_add(d))
             }
         }
     }

@@ -9,14 +9,16 @@
 //! once a second into [`model::Interval`]s and progress events.
 //!
 //! A run is bounded by `duration` (ramp included) and optionally by
-//! `max_requests`; `interrupt` (Ctrl-C) stops it early. In every case the
-//! requests already in flight finish (each has a timeout), teardown steps
-//! of begun iterations run, and the measurements of what ran are returned.
+//! `max_requests`; a signal (`interrupt`: SIGINT or SIGTERM) stops it
+//! early. In every case the requests already in flight finish (each has a
+//! timeout), teardown steps of begun iterations run, and the measurements of
+//! what ran are returned. After a signal, draining and teardown get
+//! `teardown_timeout` in all; `abandon` (the second signal) or that deadline
+//! cuts them short, and the measurements so far are still returned.
 
 mod client;
 mod exec;
 mod goose_driver;
-pub mod interrupt;
 pub mod model;
 mod open;
 pub mod out;
@@ -36,6 +38,7 @@ use crate::http::HttpOptions;
 use crate::prepare::RequestDefaults;
 use crate::scenario::Loaded;
 
+use crate::signals::Signal;
 use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
 
 /// Default cap on iterations in flight in the open model. Each one in
@@ -43,6 +46,13 @@ use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
 /// tester open thousands (at ~50 KB each); past the cap, sends wait and are
 /// still measured from their intended times.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1_000;
+/// Bounds of the run's numbers: far beyond any real load test, near enough
+/// that no clock or counter arithmetic can overflow inside them.
+pub const MAX_RUN: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const MIN_RATE: f64 = 0.001;
+pub const MAX_RATE: f64 = 1_000_000.0;
+pub const MAX_IN_FLIGHT: usize = 1_000_000;
+pub const MAX_USERS: u32 = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -61,6 +71,11 @@ pub struct LoadOptions {
     /// Path of the target's Prometheus metrics (None: no cross-check).
     pub metrics_path: Option<String>,
     pub http: HttpOptions,
+    /// After a signal: how long in-flight requests and the teardown of begun
+    /// iterations may take before they are abandoned.
+    pub teardown_timeout: Duration,
+    /// The target is the embedded backend (reports say so).
+    pub target_local: bool,
 }
 
 /// Why a run could not be done at all (a run that ran always returns
@@ -85,21 +100,43 @@ impl LoadOptions {
                 "--duration must be longer than 0".into(),
             ));
         }
+        if self.duration > MAX_RUN {
+            return Err(LoadError::Invalid(format!(
+                "--duration must be at most {}",
+                humantime::format_duration(MAX_RUN)
+            )));
+        }
         if self.ramp > self.duration {
             return Err(LoadError::Invalid(
                 "--ramp must not be longer than --duration (the ramp is part of the run)".into(),
             ));
         }
         match self.rate {
-            Some(r) if !(r.is_finite() && r > 0.0) => {
-                return Err(LoadError::Invalid(
-                    "--rate must be a positive number of requests per second".into(),
-                ));
+            Some(r) if !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r)) => {
+                return Err(LoadError::Invalid(format!(
+                    "--rate must be a number of requests per second from {MIN_RATE} to {MAX_RATE}, got {r}"
+                )));
             }
             None if self.users == 0 => {
                 return Err(LoadError::Invalid("--users must be at least 1".into()));
             }
             _ => {}
+        }
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err(LoadError::Invalid(format!(
+                "--max-in-flight must be from 1 to {MAX_IN_FLIGHT}"
+            )));
+        }
+        if self.users > MAX_USERS {
+            return Err(LoadError::Invalid(format!(
+                "--users must be at most {MAX_USERS}"
+            )));
+        }
+        if self.teardown_timeout > MAX_RUN {
+            return Err(LoadError::Invalid(format!(
+                "--teardown-timeout must be at most {}",
+                humantime::format_duration(MAX_RUN)
+            )));
         }
         if self.max_requests == Some(0) {
             return Err(LoadError::Invalid(
@@ -117,6 +154,7 @@ impl LoadOptions {
     pub fn settings(&self, scenarios: &[&Loaded]) -> Settings {
         Settings {
             target: self.request.target.to_string(),
+            target_local: self.target_local,
             model: if self.rate.is_some() {
                 Model::Open
             } else {
@@ -140,12 +178,23 @@ impl LoadOptions {
     }
 }
 
+/// The request names a run of `scenarios` can measure: step and teardown
+/// names (steps of the same name share one), as `--slo` scopes name them.
+pub fn request_names(scenarios: &[&Loaded]) -> std::collections::BTreeSet<String> {
+    scenarios
+        .iter()
+        .flat_map(|l| l.scenario.steps.iter().chain(&l.scenario.teardown))
+        .map(|s| s.value.name.clone())
+        .collect()
+}
+
 /// Runs the load test until the duration, `max_requests` or `interrupt`
 /// ends it; emits a progress event once a second.
 pub async fn run(
     scenarios: &[&Loaded],
     opts: &LoadOptions,
-    interrupt: impl Future<Output = ()>,
+    interrupt: impl Future<Output = Signal>,
+    abandon: impl Future<Output = ()>,
     sink: &mut dyn Sink,
 ) -> Result<Measurements, LoadError> {
     opts.validate(scenarios)?;
@@ -183,7 +232,9 @@ pub async fn run(
     ));
     let started_at = chrono::Utc::now();
     let t0 = Instant::now();
-    let deadline = t0 + opts.duration;
+    let deadline = t0
+        .checked_add(opts.duration)
+        .ok_or_else(|| LoadError::Invalid("--duration is too long".into()))?;
     let attack = {
         let sh = shared.clone();
         let (rate, users, ramp, cap) = (opts.rate, opts.users, opts.ramp, opts.max_in_flight);
@@ -197,9 +248,16 @@ pub async fn run(
             }
         }
     };
-    tokio::pin!(attack);
+    // Boxed, not stack-pinned, so that an abandoned attack can be dropped.
+    let mut attack = Box::pin(attack);
     tokio::pin!(interrupt);
+    tokio::pin!(abandon);
     let mut interrupted = false;
+    let mut abandoned = false;
+    // Far in the future until a signal sets it.
+    let mut give_up = deadline
+        .checked_add(Duration::from_secs(365 * 24 * 3600))
+        .unwrap_or(deadline);
     let mut monitor = Monitor {
         t0,
         deadline,
@@ -217,12 +275,27 @@ pub async fn run(
             _ = tokio::time::sleep_until(deadline.into()), if !shared.stop.is_set() => {
                 shared.stop.trigger(StopReason::Duration);
             }
-            _ = &mut interrupt, if !interrupted => {
+            sig = &mut interrupt, if !interrupted => {
                 interrupted = true;
-                shared.stop.trigger(StopReason::Interrupted);
+                shared.stop.trigger(StopReason::Interrupted(sig));
+                give_up = Instant::now()
+                    .checked_add(opts.teardown_timeout)
+                    .unwrap_or(give_up);
+                sink.event(&Event::Stopping { signal: sig, teardown_timeout: opts.teardown_timeout });
+            }
+            _ = &mut abandon, if interrupted => {
+                abandoned = true;
+                break Ok(());
+            }
+            _ = tokio::time::sleep_until(give_up.into()), if interrupted => {
+                abandoned = true;
+                break Ok(());
             }
         }
     };
+    // An abandoned attack is dropped here: its tasks die with the process,
+    // which exits once the reports are written.
+    drop(attack);
     let ended = Instant::now();
     if ended > monitor.last || monitor.intervals.is_empty() {
         monitor.tick(ended, true, &shared, &recorders, sink);
@@ -231,6 +304,14 @@ pub async fn run(
     result.map_err(|e| LoadError::Internal(e.to_string()))?;
     let requests = recorders.totals();
     let server = match (before, &metrics_url) {
+        // A target that would not let the teardown finish may not answer a
+        // scrape either; the run is ending on the user's word.
+        (Some(Ok(_)), Some(_)) if abandoned => Some(model::ServerCheck {
+            warnings: vec![
+                "server metrics were not scraped after the run: the teardown was abandoned".into(),
+            ],
+            ..Default::default()
+        }),
         (Some(Ok(before)), Some(url)) => Some(match server::scrape(&scraper, url).await {
             Ok(after) => {
                 // The server does not count scrapes of its own metrics.
@@ -263,6 +344,7 @@ pub async fn run(
         ended_at,
         elapsed: ended.duration_since(t0),
         stopped_by: shared.stop.reason().unwrap_or(StopReason::Duration),
+        teardown_abandoned: abandoned,
         requests,
         intervals: monitor.intervals,
         server,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::signals::Signal;
+
 /// Latencies are recorded in microseconds with 3 significant digits, from
 /// send (or, in the open model, the intended send time) to the last byte.
 pub const SIGFIG: u8 = 3;
@@ -30,7 +32,36 @@ pub enum Model {
 pub enum StopReason {
     Duration,
     MaxRequests,
-    Interrupted,
+    /// SIGINT or SIGTERM: the run covered only part of its duration, so it
+    /// can never pass.
+    Interrupted(Signal),
+}
+
+impl StopReason {
+    /// The `stopped_by` value of the JSON reports.
+    pub fn key(self) -> &'static str {
+        match self {
+            StopReason::Duration => "duration",
+            StopReason::MaxRequests => "max_requests",
+            StopReason::Interrupted(s) => s.name(),
+        }
+    }
+
+    /// For people: "duration reached", "interrupted by SIGTERM".
+    pub fn describe(self) -> String {
+        match self {
+            StopReason::Duration => "duration reached".into(),
+            StopReason::MaxRequests => "max requests reached".into(),
+            StopReason::Interrupted(s) => format!("interrupted by {s}"),
+        }
+    }
+
+    pub fn signal(self) -> Option<Signal> {
+        match self {
+            StopReason::Interrupted(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +76,8 @@ pub struct ScenarioInfo {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub target: String,
+    /// The embedded backend (`--target local`), not a deployment.
+    pub target_local: bool,
     pub model: Model,
     pub users: u32,
     pub ramp: Duration,
@@ -123,6 +156,9 @@ pub struct Measurements {
     /// Wall time the attack ran (ramp included).
     pub elapsed: Duration,
     pub stopped_by: StopReason,
+    /// A second signal cut the teardown of begun iterations short: what they
+    /// created may still be on the target.
+    pub teardown_abandoned: bool,
     pub requests: BTreeMap<String, RequestStats>,
     pub intervals: Vec<Interval>,
     /// None when the target exposes no metrics (or they could not be read:

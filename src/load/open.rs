@@ -30,7 +30,8 @@ pub async fn run(sh: Arc<Shared>, rate: f64, max_in_flight: usize, deadline: Ins
     if order.is_empty() || rate <= 0.0 {
         return;
     }
-    let cap = max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
+    // `acquire_many` counts in u32: the cap must fit it, not be truncated.
+    let cap = max_in_flight.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
     let permits = Arc::new(Semaphore::new(cap));
     let t0 = Instant::now();
     let mut slot: u64 = 0;
@@ -38,8 +39,13 @@ pub async fn run(sh: Arc<Shared>, rate: f64, max_in_flight: usize, deadline: Ins
     loop {
         let sc = order[turn % order.len()];
         turn += 1;
-        let due = t0 + std::time::Duration::from_secs_f64(slot as f64 / rate);
-        if due >= deadline || sh.stop.is_set() {
+        let due = std::time::Duration::try_from_secs_f64(slot as f64 / rate)
+            .ok()
+            .and_then(|d| t0.checked_add(d));
+        let Some(due) = due.filter(|d| *d < deadline) else {
+            break;
+        };
+        if sh.stop.is_set() {
             break;
         }
         if !sh
@@ -54,7 +60,7 @@ pub async fn run(sh: Arc<Shared>, rate: f64, max_in_flight: usize, deadline: Ins
             _ = sh.stop.wait() => break,
         };
         let timing = Timing::Open { t0, slot, rate };
-        slot += sh.plan.scenarios[sc].requests_per_iteration().max(1) as u64;
+        slot = slot.saturating_add(sh.plan.scenarios[sc].requests_per_iteration().max(1) as u64);
         let sh = sh.clone();
         sh.users.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {

@@ -25,8 +25,14 @@ impl<W: Write> Console<W> {
         }
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
+    /// Something the reader must know that is not a verdict.
+    pub fn warning(&mut self, msg: &str) {
+        self.line(&format!("warning: {msg}"));
+    }
+
+    /// A line of the run's closing summary.
+    pub fn print(&mut self, s: &str) {
+        self.line(s);
     }
 
     fn line(&mut self, s: &str) {
@@ -122,12 +128,14 @@ pub fn summary_line(r: &RunReport) -> String {
             Verdict::Skipped => 3,
         }] += 1;
     }
-    let verdict = if r.ready.as_ref().is_some_and(|x| !x.ready) {
-        "NOT READY"
+    let verdict = if let Some(sig) = r.stopped_by {
+        format!("INTERRUPTED by {sig}")
+    } else if r.ready.as_ref().is_some_and(|x| !x.ready) {
+        "NOT READY".into()
     } else if r.passed {
-        "PASSED"
+        "PASSED".into()
     } else {
-        "FAILED"
+        "FAILED".into()
     };
     format!(
         "{verdict}: {} passed, {} failed, {} errors, {} skipped in {}",
@@ -224,6 +232,13 @@ impl<W: Write> Sink for Console<W> {
             }
             Event::LoadProgress(p) => self.load_progress(p),
             Event::LoadWarning { message } => self.line(&format!("warning: {message}")),
+            Event::Stopping {
+                signal,
+                teardown_timeout,
+            } => self.line(&format!(
+                "{signal}: stopping; finishing requests in flight and teardown (at most {}; send it again to skip the teardown)",
+                humantime::format_duration(*teardown_timeout)
+            )),
         }
     }
 }

@@ -34,6 +34,33 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
             report.add_test_suite(suite);
         }
     }
+    if let Some(sig) = run.stopped_by {
+        let mut suite = TestSuite::new("run");
+        add_meta(&mut suite, run);
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_type("interrupted");
+        let skipped = run.skipped_by_signal();
+        status.set_message(xml_safe(&format!(
+            "run interrupted by {sig}; {} step(s) skipped",
+            skipped.len()
+        )));
+        let mut text = if skipped.is_empty() {
+            "no step was skipped".to_string()
+        } else {
+            format!("skipped:\n  {}", skipped.join("\n  "))
+        };
+        if run.teardown_abandoned {
+            text.push_str(
+                "\nthe teardown was abandoned: what the run created may remain on the target",
+            );
+        }
+        status.set_description(xml_safe(&text));
+        let mut case = TestCase::new("run interrupted", status);
+        case.set_classname("run");
+        case.set_time(Duration::from_secs_f64(run.duration_ms / 1000.0));
+        suite.add_test_case(case);
+        report.add_test_suite(suite);
+    }
     for sc in &run.scenarios {
         let mut suite = TestSuite::new(xml_safe(&sc.name));
         add_meta(&mut suite, run);
@@ -74,6 +101,10 @@ pub(crate) fn jenkins_compatible(xml: String) -> String {
 
 fn add_meta(suite: &mut TestSuite, run: &RunReport) {
     suite.add_property(("target", xml_safe(&run.target).as_str()));
+    suite.add_property((
+        "target.local",
+        if run.target_local { "true" } else { "false" },
+    ));
     suite.add_property(("started_at", run.started_at.as_str()));
     suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
     if let Some(p) = run.soak_passes {

@@ -1,6 +1,11 @@
 //! The verification gate: run each scenario's steps once, in order, then its
 //! teardown; optionally wait for the target to become ready first, or repeat
 //! everything for a soak. Emits events; returns the report.
+//!
+//! A signal (SIGINT, SIGTERM: see [`crate::signals`]) stops new steps; the
+//! request in flight finishes, the teardown of every begun scenario runs
+//! within `teardown_timeout` (a second signal abandons it) and the report
+//! is still returned, marked with the signal.
 
 mod ready;
 mod step;
@@ -18,6 +23,7 @@ use crate::outcome::{
 use crate::prepare::RequestDefaults;
 use crate::scenario::Loaded;
 use crate::scenario::template::Scope;
+use crate::signals;
 
 pub use ready::find_readiness_step;
 
@@ -34,6 +40,11 @@ pub struct VerifyOptions {
     pub wait_ready: Option<Duration>,
     pub ready_successes: u32,
     pub soak: Option<Duration>,
+    /// After a signal: how long the request in flight and the teardown of
+    /// begun scenarios may take before they are abandoned.
+    pub teardown_timeout: Duration,
+    /// The target is the embedded backend (reports say so).
+    pub target_local: bool,
 }
 
 /// Keeps the scenarios the tag filters select.
@@ -62,18 +73,30 @@ pub async fn run(
         format: FORMAT,
         tool_version: env!("CARGO_PKG_VERSION"),
         target: target.clone(),
+        target_local: opts.target_local,
         started_at,
         duration_ms: 0.0,
         ready: None,
         soak_passes: None,
         scenarios: Vec::new(),
+        stopped_by: None,
+        teardown_abandoned: false,
         passed: false,
     };
     if let Some(deadline) = opts.wait_ready {
-        let r: ReadyReport = ready::wait(scenarios, client, opts, deadline, sink).await;
+        let r: ReadyReport = tokio::select! {
+            r = ready::wait(scenarios, client, opts, deadline, sink) => r,
+            sig = signals::stop_requested() => ReadyReport {
+                ready: false,
+                attempts: 0,
+                waited_ms: ms(t0.elapsed()),
+                last: format!("{} {sig} while waiting for readiness", crate::outcome::INTERRUPTED),
+            },
+        };
         let ok = r.ready;
         report.ready = Some(r);
         if !ok {
+            report.stopped_by = signals::first();
             report.duration_ms = ms(t0.elapsed());
             sink.event(&Event::RunFinished { report: &report });
             return report;
@@ -83,8 +106,9 @@ pub async fn run(
         None => {
             for l in scenarios {
                 let sr = run_scenario(l, client, opts, sink).await;
-                let failed = !sr.passed();
-                report.scenarios.push(sr);
+                let failed = !sr.scenario.passed();
+                report.teardown_abandoned |= sr.teardown_abandoned;
+                report.scenarios.push(sr.scenario);
                 if failed && opts.fail_fast {
                     break;
                 }
@@ -92,7 +116,9 @@ pub async fn run(
         }
         Some(d) => soak(scenarios, client, opts, d, sink, &mut report).await,
     }
-    report.passed = report.scenarios.iter().all(ScenarioReport::passed);
+    report.stopped_by = signals::first();
+    report.passed =
+        report.stopped_by.is_none() && report.scenarios.iter().all(ScenarioReport::passed);
     report.duration_ms = ms(t0.elapsed());
     sink.event(&Event::RunFinished { report: &report });
     report
@@ -116,6 +142,8 @@ async fn soak(
         let mut failed_steps = 0;
         for (i, l) in scenarios.iter().enumerate() {
             let sr = run_scenario(l, client, opts, sink).await;
+            report.teardown_abandoned |= sr.teardown_abandoned;
+            let sr = sr.scenario;
             failed_steps += sr
                 .steps
                 .iter()
@@ -166,12 +194,14 @@ async fn soak(
             failed_steps,
             remaining: end.saturating_duration_since(now),
         });
-        if now >= end || (opts.fail_fast && failed_steps > 0) {
+        if now >= end || (opts.fail_fast && failed_steps > 0) || signals::first().is_some() {
             break;
         }
         // A short pause keeps a soak from becoming a load test.
-        tokio::time::sleep(Duration::from_millis(500).min(end.saturating_duration_since(now)))
-            .await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500).min(end.saturating_duration_since(now))) => {}
+            _ = signals::stop_requested() => {}
+        }
     }
     for m in &mut merged {
         for s in &mut m.steps {
@@ -200,13 +230,22 @@ fn with_count(mut s: StepReport, c: SoakCount) -> StepReport {
     s
 }
 
+/// A scenario's report, and whether its teardown was cut short.
+struct ScenarioRun {
+    scenario: ScenarioReport,
+    teardown_abandoned: bool,
+}
+
 async fn run_scenario(
     l: &Loaded,
     client: &Client,
     opts: &VerifyOptions,
     sink: &mut dyn Sink,
-) -> ScenarioReport {
+) -> ScenarioRun {
     let sc = &l.scenario;
+    // A scenario a signal kept from starting has nothing to tear down.
+    let begun = signals::first().is_none();
+    let mut abandoned = false;
     let t0 = Instant::now();
     sink.event(&Event::ScenarioStarted { name: &sc.name });
     let mut vars: BTreeMap<String, Value> = sc
@@ -230,7 +269,13 @@ async fn run_scenario(
     for s in &sc.steps {
         let step = &s.value;
         let skipped_by_tag = step.tags.iter().find(|t| opts.skip_tags.contains(t));
-        let report = if let Some(t) = skipped_by_tag {
+        let report = if let Some(sig) = signals::first() {
+            step::skipped(
+                step,
+                Phase::Step,
+                format!("not run: {} {sig}", crate::outcome::INTERRUPTED),
+            )
+        } else if let Some(t) = skipped_by_tag {
             step::skipped(step, Phase::Step, format!("skipped by --skip-tag {t}"))
         } else if failed {
             step::skipped(
@@ -243,7 +288,16 @@ async fn run_scenario(
                 scenario: &sc.name,
                 step: &step.name,
             });
-            step::execute(step, Phase::Step, sc, l, client, opts, &mut scope).await
+            // The request in flight at a signal finishes, unless the
+            // teardown deadline or a second signal comes first.
+            let run = step::execute(step, Phase::Step, sc, l, client, opts, &mut scope);
+            tokio::select! {
+                r = run => r,
+                _ = signals::abandon(opts.teardown_timeout) => {
+                    abandoned = true;
+                    step::abandoned(step, Phase::Step)
+                }
+            }
         };
         if matches!(report.verdict, Verdict::Failed | Verdict::Error) {
             failed = true;
@@ -259,6 +313,16 @@ async fn run_scenario(
     for s in &sc.teardown {
         let step = &s.value;
         let report = match step::missing_var(step, &scope) {
+            _ if !begun => step::skipped(
+                step,
+                Phase::Teardown,
+                format!(
+                    "not run: {} {} before the scenario began",
+                    crate::outcome::INTERRUPTED,
+                    signals::first().map(|s| s.upper()).unwrap_or("a signal")
+                ),
+            ),
+            _ if abandoned => step::abandoned(step, Phase::Teardown),
             Some(v) => step::skipped(
                 step,
                 Phase::Teardown,
@@ -269,7 +333,14 @@ async fn run_scenario(
                     scenario: &sc.name,
                     step: &step.name,
                 });
-                step::execute(step, Phase::Teardown, sc, l, client, opts, &mut scope).await
+                let run = step::execute(step, Phase::Teardown, sc, l, client, opts, &mut scope);
+                tokio::select! {
+                    r = run => r,
+                    _ = signals::abandon(opts.teardown_timeout) => {
+                        abandoned = true;
+                        step::abandoned(step, Phase::Teardown)
+                    }
+                }
             }
         };
         sink.event(&Event::StepFinished {
@@ -278,12 +349,15 @@ async fn run_scenario(
         });
         steps.push(report);
     }
-    ScenarioReport {
-        name: sc.name.clone(),
-        file: l.path.display().to_string(),
-        sha256: l.sha256.clone(),
-        steps,
-        duration_ms: ms(t0.elapsed()),
+    ScenarioRun {
+        scenario: ScenarioReport {
+            name: sc.name.clone(),
+            file: l.path.display().to_string(),
+            sha256: l.sha256.clone(),
+            steps,
+            duration_ms: ms(t0.elapsed()),
+        },
+        teardown_abandoned: abandoned,
     }
 }
 

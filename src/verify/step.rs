@@ -31,6 +31,19 @@ pub fn skipped(step: &Step, phase: Phase, why: String) -> StepReport {
     }
 }
 
+/// A step cut short after a signal: by a second one, or by the teardown
+/// timeout. An error, so the report shows what may be left on the target.
+pub fn abandoned(step: &Step, phase: Phase) -> StepReport {
+    StepReport {
+        verdict: Verdict::Error,
+        ..skipped(
+            step,
+            phase,
+            "abandoned: a second signal or --teardown-timeout cut it short".into(),
+        )
+    }
+}
+
 /// The first variable the step's request needs that has no value.
 pub fn missing_var(step: &Step, scope: &Scope) -> Option<String> {
     let r = &step.request;

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
-use super::slo::{SloResult, WHOLE_RUN, all_data, num};
 use super::summary::Provenance;
 use crate::load::model::{Measurements, Model, Settings, new_histogram};
+use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
 
 const W: u32 = 660;
 const H: u32 = 320;
@@ -504,11 +504,7 @@ pub fn render(
         (Model::Open, None) => "open model".into(),
         (Model::Closed, _) => format!("closed model, {} users", settings.users),
     };
-    let stopped = match m.stopped_by {
-        crate::load::model::StopReason::Duration => "duration reached",
-        crate::load::model::StopReason::MaxRequests => "max requests reached",
-        crate::load::model::StopReason::Interrupted => "interrupted",
-    };
+    let stopped = m.stopped_by.describe();
     let scenarios = settings
         .scenarios
         .iter()

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::slo::{Metric, SloResult, WHOLE_RUN};
 use super::summary::Provenance;
 use crate::load::model::{Measurements, Settings};
 use crate::report::junit::jenkins_compatible;
 use crate::report::xml_safe;
+use crate::verdict::slo::{Metric, SloResult, WHOLE_RUN};
 
 pub fn render(
     settings: &Settings,
@@ -25,6 +25,14 @@ pub fn render(
     suite.set_time(m.elapsed);
     suite.set_timestamp(m.started_at.fixed_offset());
     suite.add_property(("target", xml_safe(&settings.target).as_str()));
+    suite.add_property((
+        "target.local",
+        if settings.target_local {
+            "true"
+        } else {
+            "false"
+        },
+    ));
     suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
     if let Some(c) = &prov.git_commit {
         suite.add_property(("git_commit", xml_safe(c).as_str()));
@@ -38,6 +46,9 @@ pub fn render(
             s.sha256.as_str(),
         ));
     }
+    if let Some(sig) = m.stopped_by.signal() {
+        suite.add_test_case(interrupted_case(sig, settings, m));
+    }
     for r in results {
         suite.add_test_case(case(r));
     }
@@ -48,6 +59,33 @@ pub fn render(
     }
     report.add_test_suite(suite);
     Ok(jenkins_compatible(report.to_string()?))
+}
+
+/// An interrupted run is an `<error>`: CI must not read a partial run's
+/// held SLOs as a pass.
+fn interrupted_case(
+    sig: crate::signals::Signal,
+    settings: &Settings,
+    m: &Measurements,
+) -> TestCase {
+    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+    s.set_type("interrupted");
+    let ran = m.elapsed.as_secs_f64();
+    let asked = settings.duration.as_secs_f64();
+    let msg = format!(
+        "run interrupted by {sig} after {ran:.1} s of {asked:.1} s; the rest of the attack was skipped"
+    );
+    s.set_message(xml_safe(&msg));
+    let teardown = if m.teardown_abandoned {
+        "the teardown of begun iterations was abandoned: what they created may remain on the target"
+    } else {
+        "the teardown of begun iterations ran"
+    };
+    s.set_description(xml_safe(&format!("{msg}\n{teardown}")));
+    let mut c = TestCase::new("run interrupted", s);
+    c.set_classname("whole run");
+    c.set_time(m.elapsed);
+    c
 }
 
 /// Test case name: what is checked, e.g. `p95 <= 200 ms`. A request

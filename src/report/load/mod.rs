@@ -9,23 +9,24 @@
 //! - `junit.xml`: one test case per SLO and error budget;
 //! - `report.html`: a self-contained page for people.
 //!
-//! The SLO verdict is computed once (`slo`) and every file shows the same.
+//! The verdict is decided before any of them is written
+//! ([`crate::verdict`]); every file shows the same one.
 
 pub mod hgrm;
 pub mod hlog;
 pub mod html;
 pub mod junit;
-pub mod slo;
 pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use slo::{Metric, Objective, Op, SloParseError, SloResult, SloSet, parse_slo, slo_set};
 pub use summary::{FORMAT, Provenance};
 
 use crate::load::model::{Measurements, Settings};
-use crate::report::write_file;
+use crate::report::{write_file, write_redacted};
+use crate::verdict::LoadVerdict;
+use crate::verdict::slo::all_data;
 
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const HLOG_FILE: &str = "latency.hlog";
@@ -34,40 +35,37 @@ pub const HTML_FILE: &str = "report.html";
 /// File stem of the all-names aggregate; request names never get it.
 pub const ALL_STEM: &str = "all";
 
-/// What the reports concluded, for the runner's exit code.
-#[derive(Debug, Clone)]
-pub struct LoadOutcome {
-    pub slo_results: Vec<SloResult>,
-    /// Every objective (error budgets included) held.
-    pub passed: bool,
-    /// Files written, in writing order.
-    pub files: Vec<PathBuf>,
-}
-
-/// Judges the run and writes every report into `out_dir` (created if
-/// needed). The git commit and deploy id come from the environment.
+/// Writes every report of a judged run into `out_dir` (created if needed)
+/// and returns the files written, in writing order. The git commit and
+/// deploy id come from the environment.
 pub fn write_all(
     out_dir: &Path,
     settings: &Settings,
     m: &Measurements,
-    slos: &SloSet,
-) -> anyhow::Result<LoadOutcome> {
-    let results = slos.evaluate(m);
-    let passed = results.iter().all(|r| r.passed);
+    verdict: &LoadVerdict,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let results = &verdict.slo_results;
     let prov = Provenance::from_env();
     let names = Names::new(m.requests.keys());
     let mut files = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
+    let mut put_as = |name: &str, bytes: &[u8], redacted: bool| -> anyhow::Result<()> {
         let p = out_dir.join(name);
-        write_file(&p, bytes)?;
+        if redacted {
+            write_redacted(&p, bytes)?;
+        } else {
+            write_file(&p, bytes)?;
+        }
         files.push(p);
         Ok(())
     };
 
-    let summary = summary::summary_json(settings, m, &results, &prov);
-    put(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?)?;
-    put(HLOG_FILE, &hlog::interval_log(m)?)?;
-    let all = slo::all_data(m);
+    let mut summary = summary::summary_json(settings, m, results, &prov);
+    crate::secrets::global().redact_json(&mut summary, &["histogram"]);
+    put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
+    // Tags are redacted stems (`Names`); the rest is numbers and base64.
+    put_as(HLOG_FILE, &hlog::interval_log(m)?, true)?;
+    let mut put = |name: &str, bytes: &[u8]| put_as(name, bytes, false);
+    let all = all_data(m);
     put(
         &format!("{ALL_STEM}.hgrm"),
         hgrm::percentile_distribution(&all.histogram, hgrm::TICKS, 1000.0).as_bytes(),
@@ -78,20 +76,16 @@ pub fn write_all(
     }
     put(
         JUNIT_FILE,
-        junit::render(settings, m, &results, &prov)?.as_bytes(),
+        junit::render(settings, m, results, &prov)?.as_bytes(),
     )?;
     let mut listed: Vec<String> = vec![SUMMARY_FILE.into(), HLOG_FILE.into(), JUNIT_FILE.into()];
     listed.push(format!("{ALL_STEM}.hgrm"));
     listed.extend(m.requests.keys().map(|n| format!("{}.hgrm", names.stem(n))));
     put(
         HTML_FILE,
-        html::render(settings, m, &results, &prov, &listed)?.as_bytes(),
+        html::render(settings, m, results, &prov, &listed)?.as_bytes(),
     )?;
-    Ok(LoadOutcome {
-        slo_results: results,
-        passed,
-        files,
-    })
+    Ok(files)
 }
 
 /// File stems and interval-log tags of request names: both forbid spaces
@@ -107,7 +101,7 @@ impl Names {
         let mut taken: std::collections::BTreeSet<String> = [ALL_STEM.to_string()].into();
         let mut stems = BTreeMap::new();
         for n in names {
-            let base = sanitize(n);
+            let base = sanitize(&crate::secrets::redact(n));
             let mut stem = base.clone();
             let mut i = 2;
             while taken.contains(&stem) {

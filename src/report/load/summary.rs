@@ -12,10 +12,10 @@ use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde_json::{Value, json};
 
 use super::Names;
-use super::slo::{SloResult, all_data};
 use crate::load::model::{
     MAX_LATENCY_US, Measurements, Model, RequestStats, SIGFIG, Settings, StopReason,
 };
+use crate::verdict::slo::{SloResult, all_data};
 
 /// Version tag of `summary.json`; bump on any breaking change.
 pub const FORMAT: &str = "postdeploy.load/v1";
@@ -130,11 +130,7 @@ fn model(m: Model) -> &'static str {
 }
 
 fn stop(s: StopReason) -> &'static str {
-    match s {
-        StopReason::Duration => "duration",
-        StopReason::MaxRequests => "max_requests",
-        StopReason::Interrupted => "interrupted",
-    }
+    s.key()
 }
 
 /// The whole `summary.json` document.
@@ -183,11 +179,14 @@ pub fn summary_json(
         })
     });
     let slo_passed = slo_results.iter().all(|r| r.passed);
+    // The verdict's rule (crate::verdict): an interrupted run never passes.
+    let passed = slo_passed && m.stopped_by.signal().is_none();
     json!({
         "format": FORMAT,
         "tool": { "name": "postdeploy", "version": env!("CARGO_PKG_VERSION") },
         "run": {
             "target": settings.target,
+            "target_local": settings.target_local,
             "git_commit": provenance.git_commit,
             "deploy_id": provenance.deploy_id,
             "model": model(settings.model),
@@ -203,6 +202,7 @@ pub fn summary_json(
             "ended_at": m.ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "elapsed_s": elapsed_s,
             "stopped_by": stop(m.stopped_by),
+            "teardown_abandoned": m.teardown_abandoned,
         },
         "histogram_encoding": {
             "format": "HdrHistogram V2 compressed (DEFLATE), base64",
@@ -215,7 +215,7 @@ pub fn summary_json(
         "all": all_v,
         "server": server,
         "slo": { "passed": slo_passed, "results": slo_results },
-        "passed": slo_passed,
+        "passed": passed,
         "files": {
             "summary": super::SUMMARY_FILE,
             "hlog": super::HLOG_FILE,

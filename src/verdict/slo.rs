@@ -233,15 +233,43 @@ pub struct SloResult {
 }
 
 impl SloSet {
-    pub fn is_empty(&self) -> bool {
-        self.objectives.is_empty()
-    }
-
-    /// Every objective, sorted by scope then metric.
-    pub fn objectives(&self) -> impl Iterator<Item = (&str, Metric, &Objective)> {
-        self.objectives
-            .iter()
-            .map(|((s, m), o)| (s.as_str(), *m, o))
+    /// Every scope must be `"*"` or a request name the run can measure;
+    /// checked before the attack, with a did-you-mean.
+    pub fn check_scopes(&self, names: &std::collections::BTreeSet<String>) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for ((scope, _), obj) in &self.objectives {
+            if scope == WHOLE_RUN || names.contains(scope) {
+                continue;
+            }
+            let close = names
+                .iter()
+                .map(|n| (strsim::levenshtein(n, scope), n))
+                .filter(|(d, n)| *d <= 3.max(n.len() / 4))
+                .min();
+            let hint = match close {
+                Some((_, n)) => format!("; did you mean \"{n}\"?"),
+                None => format!(
+                    "; the request names are: {}",
+                    names
+                        .iter()
+                        .map(|n| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let p = format!(
+                "SLO scope \"{scope}\" (from {}) names no request of the selected scenarios{hint}",
+                obj.origin
+            );
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 
     pub fn get(&self, scope: &str, metric: Metric) -> Option<&Objective> {

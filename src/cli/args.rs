@@ -1,0 +1,190 @@
+//! The flags, as clap parses them. Numbers are range-checked here, so a
+//! value no run could honour is a usage error (exit 2) before anything
+//! starts, never a panic deep inside a run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Scenario files or directories [default: scenarios/].
+    pub scenarios: Vec<PathBuf>,
+    /// Extra directory searched for files named in `expect.schema` [default: schemas/ if present].
+    #[arg(long = "schemas", value_name = "DIR")]
+    pub schema_dirs: Vec<PathBuf>,
+    /// Set a variable: `--var name=value` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Set a secret variable: like --var, and its value is masked in every
+    /// output (repeatable).
+    #[arg(long = "secret-var", value_name = "NAME=VALUE")]
+    pub secret_vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// What `verify` and `load` share: where to send requests and how.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Base URL of the deployment, or `local` for the in-repo backend on an
+    /// embedded database. Required when CI is set; at a terminal it
+    /// defaults to `local`.
+    #[arg(long, env = "POSTDEPLOY_TARGET", value_name = "URL|local")]
+    pub target: Option<String>,
+    /// Run only scenarios with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Skip scenarios with this tag (repeatable); `verify` also skips steps with it.
+    #[arg(long = "skip-tag", value_name = "TAG")]
+    pub skip_tags: Vec<String>,
+    /// Default per-request timeout (a step's own timeout wins).
+    #[arg(long, value_name = "DURATION", value_parser = request_timeout)]
+    pub timeout: Option<Duration>,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Extra request header `Name: value` (repeatable). Values are secrets:
+    /// masked in every output.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Largest response body read, in bytes (at most 1 GiB).
+    #[arg(long, default_value_t = 10 * 1024 * 1024, value_name = "BYTES", value_parser = body_cap)]
+    pub max_body: usize,
+    /// After SIGINT/SIGTERM: how long requests in flight and the teardown
+    /// of begun scenarios may take before they are abandoned.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub teardown_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Poll the readiness step until it passes, at most this long (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub wait_ready: Option<Duration>,
+    /// Consecutive passes of the readiness step that count as ready.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ready_successes: u32,
+    /// Repeat the scenarios until this much time has passed (e.g. 10m).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub soak: Option<Duration>,
+    /// JUnit XML report.
+    #[arg(long, default_value = "reports/junit.xml", value_name = "FILE")]
+    pub junit: PathBuf,
+    /// Machine-readable JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Stop at the first failing scenario (teardown still runs).
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Closed model: concurrent users (open model: unused).
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::load::MAX_USERS)))]
+    pub users: u32,
+    /// Time to start all users (part of --duration).
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = duration)]
+    pub ramp: Duration,
+    /// Length of the whole run, ramp included.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+    pub duration: Duration,
+    /// Open model: requests per second on a fixed schedule, latency measured
+    /// from each request's intended send time.
+    #[arg(long, value_name = "RPS", value_parser = rate)]
+    pub rate: Option<f64>,
+    /// Stop after this many requests.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_requests: Option<u64>,
+    /// Open model: most scenario iterations in flight at once.
+    #[arg(long, default_value_t = crate::load::DEFAULT_MAX_IN_FLIGHT, value_name = "N", value_parser = max_in_flight)]
+    pub max_in_flight: usize,
+    /// Report directory [default: reports/<UTC timestamp>/, linked from reports/latest].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Path of the target's Prometheus metrics, scraped before and after the run.
+    #[arg(long, default_value = "/api/metrics", value_name = "PATH")]
+    pub metrics_path: String,
+    /// Do not scrape the target's metrics.
+    #[arg(long)]
+    pub no_server_metrics: bool,
+    /// Extra SLO, e.g. `p95<300ms` (repeatable; see the docs).
+    #[arg(long = "slo", value_name = "SLO")]
+    pub slos: Vec<String>,
+}
+
+/// Durations of runs, soaks and waits: at most [`crate::load::MAX_RUN`].
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let d = crate::scenario::values::parse_duration(s)?;
+    if d > crate::load::MAX_RUN {
+        return Err(format!(
+            "`{s}` is longer than the longest run postdeploy takes ({})",
+            humantime::format_duration(crate::load::MAX_RUN)
+        ));
+    }
+    Ok(d)
+}
+
+/// A request timeout: more than zero, at most a day.
+fn request_timeout(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() || d > Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "`{s}`: a timeout must be more than 0 and at most 24h"
+        ));
+    }
+    Ok(d)
+}
+
+fn rate(s: &str) -> Result<f64, String> {
+    use crate::load::{MAX_RATE, MIN_RATE};
+    let r: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of requests per second"))?;
+    if !r.is_finite() || !(MIN_RATE..=MAX_RATE).contains(&r) {
+        return Err(format!(
+            "`{s}`: the rate must be from {MIN_RATE} to {MAX_RATE} requests per second"
+        ));
+    }
+    Ok(r)
+}
+
+fn max_in_flight(s: &str) -> Result<usize, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole number"))?;
+    let max = crate::load::MAX_IN_FLIGHT as u64;
+    if !(1..=max).contains(&n) {
+        return Err(format!("`{s}`: must be from 1 to {max}"));
+    }
+    Ok(n as usize)
+}
+
+const MAX_BODY_CAP: u64 = 1 << 30;
+
+fn body_cap(s: &str) -> Result<usize, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of bytes"))?;
+    if !(1..=MAX_BODY_CAP).contains(&n) {
+        return Err(format!("`{s}`: must be from 1 to {MAX_BODY_CAP} bytes"));
+    }
+    usize::try_from(n).map_err(|_| format!("`{s}` does not fit this machine"))
+}

@@ -1,0 +1,109 @@
+//! `postdeploy load`: validate everything, prepare the report directory,
+//! attack, judge, write the reports.
+
+use std::io::Write as _;
+
+use super::args::LoadArgs;
+use super::setup::RunSetup;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::http::HttpOptions;
+use crate::load::{LoadError, LoadOptions};
+use crate::prepare::RequestDefaults;
+use crate::report::{self, console::Console};
+
+pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
+    // Everything is validated before the first request.
+    let setup = RunSetup::new(&a.common, &a.run)?;
+    let selected = setup.selected(&a.run)?;
+    let slos =
+        crate::verdict::slo_set(&selected, &a.slos).map_err(|e| Error::usage(e.to_string()))?;
+    // A misspelt scope would otherwise be found only after the attack.
+    slos.check_scopes(&crate::load::request_names(&selected))
+        .map_err(Error::Usage)?;
+    let mut opts = LoadOptions {
+        // Replaced once the target is known.
+        request: RequestDefaults {
+            target: url::Url::parse("http://127.0.0.1/").map_err(Error::internal)?,
+            headers: setup.headers.clone(),
+            timeout: a.run.timeout,
+        },
+        vars: setup.vars.clone(),
+        users: a.users,
+        ramp: a.ramp,
+        duration: a.duration,
+        rate: a.rate,
+        max_requests: a.max_requests,
+        max_in_flight: a.max_in_flight,
+        metrics_path: (!a.no_server_metrics).then(|| a.metrics_path.clone()),
+        http: HttpOptions {
+            insecure: a.run.insecure,
+            max_body: a.run.max_body,
+            pool_max_idle: a.users.max(64) as usize,
+        },
+        teardown_timeout: a.run.teardown_timeout,
+        target_local: setup.target.is_local(),
+    };
+    opts.validate(&selected).map_err(load_error)?;
+    // Created and proven writable before the attack: an unwritable
+    // directory must not cost the run.
+    let out_dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
+    report::check_dir_writable(&out_dir).map_err(Error::internal)?;
+
+    let target = setup.target.resolve().await?;
+    opts.request.target = target.url().clone();
+    let mut console = Console::new(super::stdout(), super::interactive());
+    let measured = crate::load::run(
+        &selected,
+        &opts,
+        crate::signals::stop_requested(),
+        crate::signals::at_least(2),
+        &mut console,
+    )
+    .await;
+    let stopped = target.shutdown().await;
+    let measurements = measured.map_err(load_error)?;
+    let verdict = crate::verdict::judge_load(&measurements, &slos);
+    let settings = opts.settings(&selected);
+    report::load::write_all(&out_dir, &settings, &measurements, &verdict)
+        .map_err(|e| Error::internal(e.context("writing the load reports")))?;
+    if a.out.is_none() {
+        // Only now: `latest` must never point at a run without reports.
+        if let Err(e) = crate::load::out::link_latest(&out_dir) {
+            console.warning(&format!("{e:#}"));
+        }
+    }
+    if let Err(e) = stopped {
+        console.warning(&format!("stopping the local backend: {e:#}"));
+    }
+    let mut out = super::stdout();
+    for r in &verdict.slo_results {
+        let mark = if r.passed { "ok      " } else { "BREACHED" };
+        let _ = writeln!(out, "  SLO {mark} {}", r.message);
+    }
+    if let Some(sig) = measurements.stopped_by.signal() {
+        let _ = writeln!(
+            out,
+            "INTERRUPTED by {sig}: the run covered {:.1} s of {:.1} s and cannot pass{}",
+            measurements.elapsed.as_secs_f64(),
+            opts.duration.as_secs_f64(),
+            if measurements.teardown_abandoned {
+                "; the teardown was abandoned"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out, "reports: {}", out_dir.display());
+    Ok(verdict.exit())
+}
+
+fn load_error(e: LoadError) -> Error {
+    match e {
+        LoadError::Invalid(m) => Error::Usage(m),
+        LoadError::Internal(m) => Error::internal(anyhow::anyhow!(m)),
+    }
+}

@@ -1,0 +1,67 @@
+//! `postdeploy verify`: the gate, run once (or as a soak).
+
+use super::args::VerifyArgs;
+use super::setup::RunSetup;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::http::{Client, HttpOptions};
+use crate::prepare::RequestDefaults;
+use crate::report::{self, console::Console};
+use crate::verify::{self, VerifyOptions};
+
+pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
+    // Everything is validated before the first request.
+    let setup = RunSetup::new(&a.common, &a.run)?;
+    let selected = setup.selected(&a.run)?;
+    if a.wait_ready.is_some() && verify::find_readiness_step(&selected).is_none() {
+        return Err(Error::usage(
+            "--wait-ready needs a readiness step: mark one with `readiness: true`",
+        ));
+    }
+    // A report path that cannot be written would lose the whole run.
+    for p in std::iter::once(&a.junit).chain(a.json.iter()) {
+        report::check_writable(p).map_err(Error::internal)?;
+    }
+    let client = Client::new(&HttpOptions {
+        insecure: a.run.insecure,
+        max_body: a.run.max_body,
+        ..HttpOptions::default()
+    })
+    .map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+    let target = setup.target.resolve().await?;
+    let opts = VerifyOptions {
+        request: RequestDefaults {
+            target: target.url().clone(),
+            headers: setup.headers.clone(),
+            timeout: a.run.timeout,
+        },
+        vars: setup.vars.clone(),
+        tags: a.run.tags.clone(),
+        skip_tags: a.run.skip_tags.clone(),
+        fail_fast: a.fail_fast,
+        wait_ready: a.wait_ready,
+        ready_successes: a.ready_successes,
+        soak: a.soak,
+        teardown_timeout: a.run.teardown_timeout,
+        target_local: setup.target.is_local(),
+    };
+    let mut console = Console::new(super::stdout(), super::interactive());
+    let report = verify::run(&selected, &client, &opts, &mut console).await;
+    let code = crate::verdict::judge_verify(&report);
+    // The local backend is stopped whatever happens next; a failure to stop
+    // it is worth a line, not the verdict.
+    let stopped = target.shutdown().await;
+    let junit =
+        report::junit::render(&report).and_then(|x| report::write_file(&a.junit, x.as_bytes()));
+    junit.map_err(|e| Error::internal(e.context("JUnit report")))?;
+    if let Some(p) = &a.json {
+        let mut v = serde_json::to_value(&report).map_err(Error::internal)?;
+        crate::secrets::global().redact_json(&mut v, &[]);
+        let bytes = serde_json::to_vec_pretty(&v).map_err(Error::internal)?;
+        report::write_redacted(p, &bytes).map_err(|e| Error::internal(e.context("JSON report")))?;
+    }
+    if let Err(e) = stopped {
+        console.warning(&format!("stopping the local backend: {e:#}"));
+    }
+    Ok(code)
+}
