@@ -117,15 +117,57 @@ async fn bundled_scenarios_pass_on_postgres() {
     bundled_pass(postgres_backend().await).await;
 }
 
+/// In CI a missing target is a misconfiguration, never a green gate on the
+/// embedded backend; `--target local` asks for that backend on purpose.
 #[tokio::test]
-async fn without_target_the_local_backend_is_verified() {
+async fn in_ci_a_missing_target_exits_2_and_local_must_be_named() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("j.xml");
     let o = postdeploy(&["verify", "--junit", junit.to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--target"), "{stderr}");
+    assert!(!junit.exists(), "nothing may run without a target");
+    let o = postdeploy(&["load", "--duration", "1s"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+
+    let json = dir.path().join("v.json");
+    let o = postdeploy(&[
+        "verify",
+        "--target",
+        "local",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("against http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("PASSED: 17 passed, 0 failed"), "{stdout}");
+    let xml = junit_valid(&junit);
+    assert!(xml.contains(r#"name="target.local" value="true""#), "{xml}");
+    let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["target_local"], true);
+    assert_eq!(v["stopped_by"], Value::Null);
+}
+
+/// A person at a terminal (no CI variable) gets the embedded backend.
+#[tokio::test]
+async fn outside_ci_the_local_backend_is_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("j.xml");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+        .args(["verify", "--junit", junit.to_str().unwrap()])
+        .current_dir(support::root())
+        .env_remove("CI")
+        .env_remove("POSTDEPLOY_TARGET")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     junit_valid(&junit);
 }
 
