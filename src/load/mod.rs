@@ -52,7 +52,7 @@ pub const MAX_RUN: Duration = Duration::from_secs(366 * 24 * 3600);
 pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 1_000_000.0;
 pub const MAX_IN_FLIGHT: usize = 1_000_000;
-pub const MAX_USERS: u32 = 1_000_000;
+pub const MAX_USERS: u32 = 100_000;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {

@@ -479,7 +479,8 @@ pub fn render(
     prov: &Provenance,
     files: &[String],
 ) -> anyhow::Result<String> {
-    let passed = results.iter().all(|r| r.passed);
+    // As crate::verdict judges it: an interrupted run never passes.
+    let passed = results.iter().all(|r| r.passed) && m.stopped_by.signal().is_none();
     let [throughput, latency, errors] = time_charts(m)?;
     let spectrum = spectrum_chart(m)?;
     let mut o = String::new();
@@ -489,14 +490,19 @@ pub fn render(
          <title>postdeploy load: {}</title><style>{CSS}</style></head><body>",
         esc(&settings.target)
     );
-    let (cls, word) = if passed {
-        ("pass", "PASSED")
+    let (cls, word) = match (m.stopped_by.signal(), passed) {
+        (Some(_), _) => ("fail", "INTERRUPTED"),
+        (None, true) => ("pass", "PASSED"),
+        (None, false) => ("fail", "FAILED"),
+    };
+    let local = if settings.target_local {
+        " <small>(the embedded local backend, not a deployment)</small>"
     } else {
-        ("fail", "FAILED")
+        ""
     };
     let _ = write!(
         o,
-        "<header><h1>Load test of {}</h1><span class=\"badge {cls}\">{word}</span></header>",
+        "<header><h1>Load test of {}{local}</h1><span class=\"badge {cls}\">{word}</span></header>",
         esc(&settings.target)
     );
     let load = match (settings.model, settings.rate) {
