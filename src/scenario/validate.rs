@@ -10,6 +10,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::load::{ScenarioError, Source};
 use super::model::{Capture, FORMAT_VERSION, MetricAssert, Scenario, Step};
+use super::repair::Assumed;
 use super::template::{VarRef, json_references, references};
 
 /// Compiled JSON Schemas of one scenario, by the name the file uses.
@@ -20,6 +21,7 @@ pub struct Validator<'a> {
     schema_dirs: &'a [PathBuf],
     errors: Vec<ScenarioError>,
     schemas: Schemas,
+    assumed: Assumed,
 }
 
 impl<'a> Validator<'a> {
@@ -29,7 +31,15 @@ impl<'a> Validator<'a> {
             schema_dirs,
             errors: Vec::new(),
             schemas: Schemas::new(),
+            assumed: Assumed::default(),
         }
+    }
+
+    /// Names that entries removed for their own defects defined (see
+    /// `repair`): references to them are not reported again.
+    pub fn assume(mut self, assumed: Assumed) -> Self {
+        self.assumed = assumed;
+        self
     }
 
     fn err(&mut self, loc: Location, msg: impl Into<String>) {
@@ -69,7 +79,7 @@ impl<'a> Validator<'a> {
             self.errors
                 .push(self.src.error_whole("`name` must not be empty"));
         }
-        if sc.steps.is_empty() {
+        if sc.steps.is_empty() && !self.assumed.steps_removed {
             self.errors.push(
                 self.src
                     .error_whole("a scenario needs at least one step in `steps`"),
@@ -93,7 +103,7 @@ impl<'a> Validator<'a> {
             defined.extend(step.value.capture.keys().cloned());
         }
         for name in sc.slo.keys() {
-            if name != "*" && !names.contains_key(name) {
+            if name != "*" && !names.contains_key(name) && !self.assumed.steps.contains(name) {
                 self.errors.push(self.src.error_whole(format!(
                     "slo `{name}` names no step (use a step name or \"*\")"
                 )));
