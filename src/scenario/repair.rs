@@ -264,10 +264,10 @@ mod tests {
         let text = "name: x\nsteps:\n  - name: a\n    bad: 1\n    request: { path: /, oops: 2 }\n";
         let mut r = Repairer::new(text);
         assert!(r.repair(4, 5, Aim::Key));
-        assert!(r.repair(5, 30, Aim::Key));
+        assert!(r.repair(5, 25, Aim::Key));
         assert_eq!(
             r.text,
-            "name: x\nsteps:\n  - name: a\n          \n    request: { path: /         }\n"
+            "name: x\nsteps:\n  - name: a\n          \n    request: { path: /          }\n"
         );
         assert!(Tree::parse(&r.text).is_some());
     }
