@@ -81,6 +81,7 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Scenario
     let mut errors = parsed.errors;
     let mut cli: BTreeSet<String> = opts.vars.keys().cloned().collect();
     cli.extend(parsed.assumed.vars.iter().cloned());
+    let touched = parsed.assumed.touched.clone();
     let mut valid = None;
     if let Some(scenario) = parsed.scenario {
         match validate::Validator::new(&parsed.repaired, &opts.schema_dirs)
@@ -88,7 +89,11 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Scenario
             .run(&scenario, &cli)
         {
             Ok(schemas) => valid = Some((scenario, schemas)),
-            Err(e) => errors.extend(e.into_iter().map(|e| src.rerender(e))),
+            Err(e) => errors.extend(
+                e.into_iter()
+                    .filter(|e| !touched.contains(&(e.line, e.column)))
+                    .map(|e| src.rerender(e)),
+            ),
         }
     }
     let (scenario, schemas) = match valid {

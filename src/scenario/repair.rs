@@ -20,6 +20,10 @@ pub struct Assumed {
     pub steps: BTreeSet<String>,
     /// A step (or the whole `steps` list) was removed.
     pub steps_removed: bool,
+    /// Start (line, column) of every collection an entry was removed from,
+    /// and of their ancestors: a check that finds such a step or assertion
+    /// incomplete reports a consequence of the removal, not a defect.
+    pub touched: BTreeSet<(u64, u64)>,
 }
 
 /// How an error locates its defect.
@@ -54,9 +58,13 @@ impl Repairer {
     /// Whether a "missing field `field`" error at (line, column) is the
     /// consequence of an earlier removal.
     pub fn caused_by_repair(&self, line: u64, column: u64, field: &str) -> bool {
-        self.removed_keys
-            .iter()
-            .any(|(s, e, k)| k == field && *s <= (line, column) && (line, column) <= *e)
+        // A field is missing because it was removed, or because its typo
+        // (`reqeust` for `request`) was.
+        self.removed_keys.iter().any(|(s, e, k)| {
+            strsim::damerau_levenshtein(k, field) <= 2
+                && *s <= (line, column)
+                && (line, column) <= *e
+        })
     }
 
     /// Blanks out the defect the error at (line, column) points at; false
@@ -141,6 +149,13 @@ impl Repairer {
     /// Removes a node from its parent: its whole entry in a mapping, its item
     /// in a sequence. A collection left empty is removed in turn.
     fn remove_node(&mut self, tree: &Tree, id: NodeId, ranges: &mut Vec<(usize, usize)>) -> bool {
+        let mut up = tree.nodes[id].parent.map(slot_parent);
+        while let Some(p) = up {
+            self.assumed
+                .touched
+                .insert((tree.nodes[p].line, tree.nodes[p].column));
+            up = tree.nodes[p].parent.map(slot_parent);
+        }
         match tree.nodes[id].parent {
             None => false,
             Some(Slot::Key { map, entry } | Slot::Value { map, entry }) => {
@@ -148,6 +163,11 @@ impl Repairer {
                     return false;
                 };
                 let (k, v) = entries[entry];
+                // The mapping starts at its first remaining key from now on.
+                for (key, _) in entries {
+                    let n = &tree.nodes[*key];
+                    self.assumed.touched.insert((n.line, n.column));
+                }
                 let removed_key = tree.key_text(k).unwrap_or_default().to_string();
                 let m = &tree.nodes[map];
                 let range = ((m.line, m.column), self.position(m.end));
@@ -218,8 +238,13 @@ impl Repairer {
     /// Remembers what a removed node defined.
     fn note_removed(&mut self, tree: &Tree, id: NodeId) {
         for n in tree.subtree(id) {
-            let key = tree.key_of(n);
-            if let (Some("vars" | "capture"), Kind::Map(entries)) = (key, &tree.nodes[n].kind) {
+            // Typos of these keys (`captrue`) defined names too.
+            let key = tree.key_of(n).filter(|k| {
+                ["vars", "capture"]
+                    .iter()
+                    .any(|w| strsim::damerau_levenshtein(k, w) <= 2)
+            });
+            if let (Some(_), Kind::Map(entries)) = (key, &tree.nodes[n].kind) {
                 for (k, _) in entries {
                     if let Some(k) = tree.key_text(*k) {
                         self.assumed.vars.insert(k.to_string());
@@ -249,10 +274,13 @@ impl Repairer {
 
 /// The top-level `steps` or `teardown` list.
 fn is_steps_list(tree: &Tree, id: NodeId) -> bool {
-    matches!(tree.key_of(id), Some("steps" | "teardown"))
-        && tree.nodes[id]
-            .parent
-            .is_some_and(|p| tree.nodes[slot_parent(p)].parent.is_none())
+    tree.key_of(id).is_some_and(|k| {
+        ["steps", "teardown"]
+            .iter()
+            .any(|w| strsim::damerau_levenshtein(k, w) <= 2)
+    }) && tree.nodes[id]
+        .parent
+        .is_some_and(|p| tree.nodes[slot_parent(p)].parent.is_none())
 }
 
 #[cfg(test)]
