@@ -13,6 +13,9 @@ use std::collections::BTreeSet;
 
 use super::tree::{Kind, NodeId, Slot, Tree, slot_parent};
 
+/// A 1-based (line, column).
+type Pos = (u64, u64);
+
 /// Names defined by removed entries: assume they exist.
 #[derive(Debug, Clone, Default)]
 pub struct Assumed {
@@ -42,7 +45,7 @@ pub struct Repairer {
     pub text: String,
     /// (start and end (line, column) of a mapping, key removed from it):
     /// positions, not byte offsets, survive blanking multi-byte characters.
-    removed_keys: Vec<((u64, u64), (u64, u64), String)>,
+    removed_keys: Vec<(Pos, Pos, String)>,
     pub assumed: Assumed,
 }
 
