@@ -100,6 +100,68 @@ bad_scenarios! {
     bad_metric_selector => "bad-metric-selector",
     bad_http_method => "bad-http-method",
     json_and_body => "json-and-body",
+    bad_http_method_typos => "bad-http-method-typos",
+    out_of_range_values => "out-of-range-values",
+    multi_error => "multi-error",
+    unknown_keys_in_two_steps => "unknown-keys-in-two-steps",
+    bad_value_and_bad_reference => "bad-value-and-bad-reference",
+}
+
+/// Files with several defects: every one is reported (the snapshots show
+/// them), in one run, ordered by line.
+#[tokio::test]
+async fn every_defect_of_a_file_is_reported() {
+    for (name, count) in [
+        ("multi-error", 4),
+        ("unknown-keys-in-two-steps", 2),
+        ("bad-value-and-bad-reference", 3),
+        ("bad-http-method-typos", 2),
+        ("out-of-range-values", 4),
+    ] {
+        let path = bad_path(name);
+        let out = support::postdeploy(&["validate", &path]).await;
+        let err = stderr(&out);
+        let lines: Vec<u64> = regex::Regex::new(&format!(
+            r"(?m)^error: {}:(\d+):\d+: ",
+            regex::escape(&path)
+        ))
+        .unwrap()
+        .captures_iter(&err)
+        .map(|c| c[1].parse().unwrap())
+        .collect();
+        assert_eq!(lines.len(), count, "{name}:\n{err}");
+        assert!(lines.is_sorted(), "{name} not ordered by line:\n{err}");
+        assert!(
+            err.ends_with(&format!(
+                "{count} error(s) in 1 file(s); nothing was sent\n"
+            )),
+            "{err}"
+        );
+    }
+}
+
+/// Extension methods far from every standard one are legitimate (WebDAV,
+/// cache purges) and load; a standard method in lower case is sent as
+/// written, as before.
+#[tokio::test]
+async fn extension_methods_validate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("extension-methods.yaml");
+    std::fs::write(
+        &file,
+        "name: extension-methods\nsteps:\n  - name: purge\n    request: { method: PURGE, path: /cache }\n  - name: props\n    request: { method: PROPFIND, path: /dav }\n",
+    )
+    .expect("write scenario");
+    let out = support::postdeploy(&["validate", file.to_str().expect("utf-8 path")]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    let loaded = postdeploy::scenario::load_file(&file, &Default::default()).expect("loads");
+    let methods: Vec<&str> = loaded
+        .scenario
+        .steps
+        .iter()
+        .map(|s| s.value.request.method.as_str())
+        .collect();
+    assert_eq!(methods, ["PURGE", "PROPFIND"]);
 }
 
 /// Every fixture has a test above (and a test names no missing fixture), and

@@ -7,6 +7,24 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::Location;
 
 use super::model::Scenario;
+use super::repair::{Aim, Assumed, Repairer};
+
+/// Enough for any real file; a bound so a pathological one cannot loop.
+const MAX_REPAIRS: usize = 200;
+
+/// What reading a file found.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The model of the file without its defective entries; `None` when
+    /// what is left cannot be read (a YAML syntax error, a missing `name`).
+    pub scenario: Option<Scenario>,
+    /// The file with the defective entries blanked out: same lines and
+    /// columns, for the checks run on `scenario`.
+    pub repaired: Source,
+    pub errors: Vec<ScenarioError>,
+    /// What the removed entries defined.
+    pub assumed: Assumed,
+}
 
 /// A problem in a scenario file, found before any request is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,23 +119,80 @@ impl Source {
         }
     }
 
-    /// Parses the YAML into the typed model.
-    pub fn parse(&self) -> Result<Scenario, ScenarioError> {
+    /// Parses the YAML into the typed model, collecting every defect the
+    /// deserializer can find (see `repair`), not only the first.
+    pub fn parse_all(&self) -> Parsed {
+        let mut parsed = Parsed {
+            scenario: None,
+            repaired: self.clone(),
+            errors: Vec::new(),
+            assumed: Assumed::default(),
+        };
+        if let Some(e) = self.no_content() {
+            parsed.errors.push(e);
+            return parsed;
+        }
+        let mut rep = Repairer::new(&self.text);
+        for _ in 0..MAX_REPAIRS {
+            let current = Source {
+                path: self.path.clone(),
+                text: rep.text.clone(),
+            };
+            let e = match serde_saphyr::from_str::<Scenario>(&current.text) {
+                Ok(sc) => {
+                    parsed.scenario = Some(sc);
+                    parsed.repaired = current;
+                    break;
+                }
+                Err(e) => e,
+            };
+            let loc = e.location().filter(|l| l.line() > 0);
+            let (aim, consequence) = match e.without_snippet() {
+                serde_saphyr::Error::SerdeUnknownField { .. }
+                | serde_saphyr::Error::DuplicateMappingKey { .. } => (Aim::Key, false),
+                serde_saphyr::Error::SerdeMissingField { field, .. } => (
+                    Aim::MissingField,
+                    loc.is_some_and(|l| rep.caused_by_repair(l.line(), l.column(), field)),
+                ),
+                _ => (Aim::Value, false),
+            };
+            if !consequence {
+                parsed.errors.push(self.rerender(current.explain(&e)));
+            }
+            match loc {
+                Some(l) if rep.repair(l.line(), l.column(), aim) => {}
+                _ => break,
+            }
+        }
+        parsed.assumed = rep.assumed;
+        parsed
+    }
+
+    /// An error found in a repaired copy of this file, shown with this
+    /// file's line (the copy's may be partly blanked out).
+    pub fn rerender(&self, e: ScenarioError) -> ScenarioError {
+        if e.line > 0 {
+            self.error_at_line(e.line, e.column, e.message)
+        } else {
+            e
+        }
+    }
+
+    fn no_content(&self) -> Option<ScenarioError> {
         if self.text.trim().is_empty() {
-            return Err(
-                self.error_whole("the file is empty; a scenario needs at least `name` and `steps`")
+            return Some(
+                self.error_whole("the file is empty; a scenario needs at least `name` and `steps`"),
             );
         }
         let no_content = self.text.lines().all(|l| {
             let t = l.trim();
             t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
         });
-        if no_content {
-            return Err(self.error_whole(
+        no_content.then(|| {
+            self.error_whole(
                 "the file has only comments and blank lines; a scenario needs at least `name` and `steps`",
-            ));
-        }
-        serde_saphyr::from_str::<Scenario>(&self.text).map_err(|e| self.explain(&e))
+            )
+        })
     }
 
     /// Turns a parser error into a message a scenario author can act on.

@@ -3,7 +3,9 @@
 
 mod load;
 pub mod model;
+mod repair;
 pub mod template;
+mod tree;
 mod validate;
 pub mod values;
 
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use load::{ScenarioError, Source};
+pub use load::{Parsed, ScenarioError, Source};
 pub use model::Scenario;
 pub use validate::Schemas;
 
@@ -72,12 +74,32 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
     Ok(out)
 }
 
-/// Loads and validates one file.
+/// Loads and validates one file, reporting every problem found in it.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<ScenarioError>> {
     let src = Source::read(path).map_err(|e| vec![e])?;
-    let scenario = src.parse().map_err(|e| vec![e])?;
-    let cli: BTreeSet<String> = opts.vars.keys().cloned().collect();
-    let schemas = validate::Validator::new(&src, &opts.schema_dirs).run(&scenario, &cli)?;
+    let parsed = src.parse_all();
+    let mut errors = parsed.errors;
+    let mut cli: BTreeSet<String> = opts.vars.keys().cloned().collect();
+    cli.extend(parsed.assumed.vars.iter().cloned());
+    let touched = parsed.assumed.touched.clone();
+    let mut valid = None;
+    if let Some(scenario) = parsed.scenario {
+        match validate::Validator::new(&parsed.repaired, &opts.schema_dirs)
+            .assume(parsed.assumed)
+            .run(&scenario, &cli)
+        {
+            Ok(schemas) => valid = Some((scenario, schemas)),
+            Err(e) => errors.extend(
+                e.into_iter()
+                    .filter(|e| !touched.contains(&(e.line, e.column)))
+                    .map(|e| src.rerender(e)),
+            ),
+        }
+    }
+    let (scenario, schemas) = match valid {
+        Some(v) if errors.is_empty() => v,
+        _ => return Err(in_order(errors)),
+    };
     let env_refs = src
         .text
         .lines()
@@ -130,6 +152,13 @@ pub fn load_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Loaded>, Ve
     } else {
         Err(errors)
     }
+}
+
+/// Errors by position, each once.
+fn in_order(mut errors: Vec<ScenarioError>) -> Vec<ScenarioError> {
+    errors.sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
+    errors.dedup_by(|a, b| (a.line, a.column, &a.message) == (b.line, b.column, &b.message));
+    errors
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_saphyr::{Location, Spanned};
 
 use super::load::{ScenarioError, Source};
-use super::model::{Capture, FORMAT_VERSION, MetricAssert, Scenario, Step};
+use super::model::{Capture, Comparison, FORMAT_VERSION, MetricAssert, Scenario, Step};
+use super::repair::Assumed;
 use super::template::{VarRef, json_references, references};
 
 /// Compiled JSON Schemas of one scenario, by the name the file uses.
@@ -20,6 +21,7 @@ pub struct Validator<'a> {
     schema_dirs: &'a [PathBuf],
     errors: Vec<ScenarioError>,
     schemas: Schemas,
+    assumed: Assumed,
 }
 
 impl<'a> Validator<'a> {
@@ -29,7 +31,15 @@ impl<'a> Validator<'a> {
             schema_dirs,
             errors: Vec::new(),
             schemas: Schemas::new(),
+            assumed: Assumed::default(),
         }
+    }
+
+    /// Names that entries removed for their own defects defined (see
+    /// `repair`): references to them are not reported again.
+    pub fn assume(mut self, assumed: Assumed) -> Self {
+        self.assumed = assumed;
+        self
     }
 
     fn err(&mut self, loc: Location, msg: impl Into<String>) {
@@ -45,6 +55,83 @@ impl<'a> Validator<'a> {
         match found {
             Some((line, column)) => self.errors.push(self.src.error_at_line(line, column, msg)),
             None => self.err(from, msg),
+        }
+    }
+
+    /// Like `err_near` from a line and column; a whole-file error when the
+    /// pattern is not found.
+    fn err_near_pos(&mut self, from: (u64, u64), pattern: &str, msg: impl Into<String>) {
+        let found = regex::Regex::new(pattern)
+            .ok()
+            .and_then(|re| self.src.find_from(from.0, from.1, &re));
+        let e = match found {
+            Some((line, column)) => self.src.error_at_line(line, column, msg),
+            None => self.src.error_whole(msg),
+        };
+        self.errors.push(e);
+    }
+
+    /// Where a top-level key starts, if the file has it.
+    fn top_level(&self, key: &str) -> (u64, u64) {
+        let re = regex::Regex::new(&format!(r"^(?P<at>{})\s*:", regex::escape(key)))
+            .expect("escaped key");
+        self.src.find_from(1, 1, &re).unwrap_or((0, 0))
+    }
+
+    /// Numbers and durations outside what makes sense, at scenario level.
+    fn ranges(&mut self, sc: &Scenario) {
+        if sc.weight == 0 || sc.weight > MAX_WEIGHT {
+            let at = self.top_level("weight");
+            self.err_near_pos(
+                at,
+                &field_at("weight"),
+                format!("`weight: {}` is outside 1..={MAX_WEIGHT}", sc.weight),
+            );
+        }
+        let defaults = self.top_level("defaults");
+        for (field, d) in [
+            ("timeout", sc.defaults.timeout),
+            ("max_latency", sc.defaults.max_latency),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) && defaults.0 > 0 {
+                self.err_near_pos(
+                    defaults,
+                    &field_at(field),
+                    format!("`{field}` must be more than 0"),
+                );
+            }
+        }
+        let slo_at = self.top_level("slo");
+        for (name, slo) in &sc.slo {
+            let name_at =
+                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
+                    .ok()
+                    .and_then(|re| self.src.find_from(slo_at.0, slo_at.1, &re))
+                    .unwrap_or(slo_at);
+            for (field, d) in [
+                ("p50", slo.p50),
+                ("p90", slo.p90),
+                ("p95", slo.p95),
+                ("p99", slo.p99),
+                ("max", slo.max),
+            ] {
+                if d.is_some_and(|d| d.0.is_zero()) {
+                    self.err_near_pos(
+                        name_at,
+                        &field_at(field),
+                        format!(
+                            "slo `{name}`: `{field}` must be more than 0 (no request takes no time)"
+                        ),
+                    );
+                }
+            }
+            if let Some(r) = slo.min_rps.filter(|r| !r.is_finite() || *r < 0.0) {
+                self.err_near_pos(
+                    name_at,
+                    &field_at("min_rps"),
+                    format!("slo `{name}`: `min_rps: {r}` must be a finite number, 0 or more"),
+                );
+            }
         }
     }
 
@@ -69,12 +156,13 @@ impl<'a> Validator<'a> {
             self.errors
                 .push(self.src.error_whole("`name` must not be empty"));
         }
-        if sc.steps.is_empty() {
+        if sc.steps.is_empty() && !self.assumed.steps_removed {
             self.errors.push(
                 self.src
                     .error_whole("a scenario needs at least one step in `steps`"),
             );
         }
+        self.ranges(sc);
         let mut defined: BTreeSet<String> = sc.vars.keys().cloned().collect();
         defined.extend(cli_vars.iter().cloned());
         for (name, h) in &sc.defaults.headers {
@@ -93,7 +181,7 @@ impl<'a> Validator<'a> {
             defined.extend(step.value.capture.keys().cloned());
         }
         for name in sc.slo.keys() {
-            if name != "*" && !names.contains_key(name) {
+            if name != "*" && !names.contains_key(name) && !self.assumed.steps.contains(name) {
                 self.errors.push(self.src.error_whole(format!(
                     "slo `{name}` names no step (use a step name or \"*\")"
                 )));
@@ -128,14 +216,46 @@ impl<'a> Validator<'a> {
             names.insert(step.name.clone(), at.line());
         }
         let req = &step.request;
+        let method_at = format!(
+            r#"\bmethod\s*:\s*(?P<at>["']?{})"#,
+            regex::escape(&req.method)
+        );
         if http::Method::from_bytes(req.method.as_bytes()).is_err() {
             self.err_near(
                 at,
-                &format!(r#"\bmethod\s*:\s*(?P<at>["']?{})"#, regex::escape(&req.method)),
+                &method_at,
                 format!(
                     "invalid HTTP method `{}`: a method is one token without spaces or separators (GET, POST, PATCH, ...)",
                     req.method
                 ),
+            );
+        } else if let Some(near) = method_typo(&req.method) {
+            self.err_near(
+                at,
+                &method_at,
+                format!(
+                    "unknown HTTP method `{}`; did you mean `{near}`? (extension methods far from the standard ones, such as PURGE, are allowed)",
+                    req.method
+                ),
+            );
+        }
+        for (field, d) in [
+            ("timeout", req.timeout),
+            ("max_latency", step.expect.max_latency),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                self.err_near(
+                    at,
+                    &field_at(field),
+                    format!("`{field}` must be more than 0"),
+                );
+            }
+        }
+        if let Some(n) = step.repeat.filter(|&n| n > MAX_REPEAT) {
+            self.err_near(
+                at,
+                &field_at("repeat"),
+                format!("`repeat: {n}` is more than the most allowed, {MAX_REPEAT}: a gate must not hammer the target"),
             );
         }
         if req.path.value.trim().is_empty() {
@@ -181,6 +301,21 @@ impl<'a> Validator<'a> {
             );
         }
         for d in &ex.distinct {
+            use super::model::Count::Number;
+            let repeat = step.repeat.unwrap_or(1);
+            match (&d.at_least, &d.at_most) {
+                (Some(Number(lo)), _) if *lo > repeat && repeat >= 2 => self.err_near(
+                    at,
+                    &field_at("at_least"),
+                    format!("`at_least: {lo}` distinct values can never come from `repeat: {repeat}` answers"),
+                ),
+                (Some(Number(lo)), Some(Number(hi))) if lo > hi => self.err_near(
+                    at,
+                    &field_at("at_most"),
+                    format!("`at_most: {hi}` is less than `at_least: {lo}`"),
+                ),
+                _ => {}
+            }
             for c in [&d.at_least, &d.at_most].into_iter().flatten() {
                 if let super::model::Count::Var(v) = c {
                     self.check_refs(v, at, defined);
@@ -208,6 +343,19 @@ impl<'a> Validator<'a> {
                 || b.equals.is_some()
                 || b.not_equals.is_some()
                 || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
+            let ops = [("lt", b.lt), ("le", b.le), ("gt", b.gt), ("ge", b.ge)];
+            for (op, v) in ops.into_iter().chain(length_ops(b.length.as_ref())) {
+                if v.is_some_and(|v| !v.is_finite()) {
+                    self.err_near(
+                        at,
+                        &field_at(op),
+                        format!(
+                            "body assertion on `{}`: `{op}` must be a finite number",
+                            b.path.source
+                        ),
+                    );
+                }
+            }
             if !any {
                 self.err(
                     at,
@@ -272,9 +420,11 @@ impl<'a> Validator<'a> {
             );
             return;
         }
-        let has_op = [m.equals, m.not_equals, m.lt, m.le, m.gt, m.ge]
-            .iter()
-            .any(Option::is_some);
+        let ops = [m.equals, m.not_equals, m.lt, m.le, m.gt, m.ge];
+        let has_op = ops.iter().any(Option::is_some);
+        if ops.iter().flatten().any(|v| !v.is_finite()) {
+            self.err(at, "a metrics comparison must be a finite number");
+        }
         if m.histogram.is_some() {
             match m.quantile {
                 Some(q) if (0.0..=1.0).contains(&q) => {}
@@ -391,6 +541,53 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// Most answers one step may ask for.
+const MAX_REPEAT: u32 = 10_000;
+
+/// Highest load-test weight: weights expand into a schedule of that many
+/// slots per round.
+const MAX_WEIGHT: u32 = 1_000;
+
+/// The methods of RFC 9110 (and PATCH); the model keeps a method as written
+/// (case included) and sends it as is.
+const STANDARD_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
+
+/// The standard method a non-standard one is a typo of: within two edits
+/// (`GTE`, `POTS`). Extension methods further away (PURGE, PROPFIND) are
+/// legitimate and allowed.
+fn method_typo(method: &str) -> Option<&'static str> {
+    if STANDARD_METHODS.contains(&method) {
+        return None;
+    }
+    STANDARD_METHODS
+        .iter()
+        .map(|m| (strsim::damerau_levenshtein(method, m), *m))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, m)| m)
+}
+
+/// The operators of a `length` comparison, by name.
+fn length_ops(c: Option<&Comparison>) -> Vec<(&'static str, Option<f64>)> {
+    match c {
+        Some(Comparison::Ops(o)) => vec![
+            ("equals", o.equals),
+            ("lt", o.lt),
+            ("le", o.le),
+            ("gt", o.gt),
+            ("ge", o.ge),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// A pattern for the value of `field` (its group `at`), for `err_near`.
+fn field_at(field: &str) -> String {
+    format!(r"\b{}\s*:\s*(?P<at>\S)", regex::escape(field))
 }
 
 fn valid_var_name(n: &str) -> bool {

@@ -38,7 +38,15 @@ macro_rules! string_value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct HumanDuration(pub Duration);
 
+/// The longest duration accepted anywhere (scenario files and flags): a
+/// longer one is a typo, and durations this size are what make timer
+/// arithmetic overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Parses `200ms`, `1.5s`, `2m`, `1h 30m`; never panics: negative,
+/// non-finite and out-of-range values are errors.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let too_long = || format!("duration `{s}` is longer than the most allowed, 1 year (365d)");
     let t = s.trim();
     // humantime has no fractional units ("1.5s"); handle the common case
     // of a decimal number followed by a unit ourselves.
@@ -62,24 +70,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 ));
             }
         };
-        return Ok(Duration::from_secs_f64(secs));
-    }
-    if unit.is_empty() {
-        return Err(format!(
-            "invalid duration `{s}`: a unit is required (ms, s, m, h), e.g. `{s}ms`"
-        ));
+        if !secs.is_finite() || secs > MAX_DURATION.as_secs_f64() {
+            return Err(too_long());
+        }
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|e| format!("invalid duration `{s}`: {e}"));
     }
     if num.is_empty() {
         return Err(format!(
             "invalid duration `{s}`: expected a number followed by a unit (ms, s, m, h), e.g. 200ms, 1.5s, 2m"
         ));
     }
-    humantime::parse_duration(t).map_err(|e| match e {
+    if unit.is_empty() {
+        return Err(format!(
+            "invalid duration `{s}`: a unit is required (ms, s, m, h), e.g. `{s}ms`"
+        ));
+    }
+    let d = humantime::parse_duration(t).map_err(|e| match e {
         humantime::DurationError::UnknownUnit { unit, .. } => format!(
             "invalid duration `{s}`: unknown unit `{unit}` (use ms, s, m or h, e.g. 200ms, 1.5s, 2m)"
         ),
+        humantime::DurationError::NumberOverflow => too_long(),
         e => format!("invalid duration `{s}`: {e} (expected e.g. 200ms, 1.5s, 2m)"),
-    })
+    })?;
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(d)
 }
 
 string_value!(
@@ -440,5 +457,60 @@ impl<'de> Deserialize<'de> for Count {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_range_parse() {
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0.0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("365d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("8760.0h"), Ok(MAX_DURATION));
+    }
+
+    #[test]
+    fn bad_durations_are_errors_not_panics() {
+        for (input, expect) in [
+            ("0", "a unit is required"),
+            ("-1s", "expected a number followed by a unit"),
+            ("-1.5s", "expected a number followed by a unit"),
+            ("NaN s", "expected a number followed by a unit"),
+            ("inf s", "expected a number followed by a unit"),
+            ("1e308s", "unknown unit"),
+            ("1e308.0s", "unknown unit"),
+            (
+                "18446744073709551616s",
+                "longer than the most allowed, 1 year",
+            ),
+            (
+                "18446744073709551615s",
+                "longer than the most allowed, 1 year",
+            ),
+            (
+                "99999999999999999999.5h",
+                "longer than the most allowed, 1 year",
+            ),
+            ("9999999h", "longer than the most allowed, 1 year"),
+            ("366d", "longer than the most allowed, 1 year"),
+            ("8760.5h", "longer than the most allowed, 1 year"),
+            (
+                &format!("{}.5s", "9".repeat(400)),
+                "longer than the most allowed, 1 year",
+            ),
+            ("1.2.3s", "expected e.g."),
+            ("", "expected a number followed by a unit"),
+        ] {
+            match parse_duration(input) {
+                Ok(d) => panic!("`{input}` parsed as {d:?}"),
+                Err(e) => assert!(e.contains(expect), "`{input}`: {e}"),
+            }
+        }
     }
 }
