@@ -48,7 +48,7 @@ use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1_000;
 /// Bounds of the run's numbers: far beyond any real load test, near enough
 /// that no clock or counter arithmetic can overflow inside them.
-pub const MAX_RUN: Duration = Duration::from_secs(366 * 24 * 3600);
+pub const MAX_RUN: Duration = crate::scenario::values::MAX_DURATION;
 pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 1_000_000.0;
 pub const MAX_IN_FLIGHT: usize = 1_000_000;
