@@ -1,6 +1,7 @@
 //! Secret canaries: a distinct value through each route a secret takes (a
 //! `--header` with an innocuous name, `${env.X}` in a path, in a body and in
-//! a readiness step, a `--secret-var`), across passing, failing,
+//! a readiness step, a `--secret-var`, a variable the scenario lists in
+//! `secrets:`), across passing, failing,
 //! interrupted and readiness-timeout runs of verify and load. Every byte
 //! postdeploy writes (each file under the output directory, file names,
 //! stdout, stderr) is searched: zero occurrences, in any encoding.
@@ -20,7 +21,8 @@ const PATH: (&str, &str, &str) = ("PD_CANARY_PATH", "cnry path 52be0c", "52be0c"
 const BODY: (&str, &str, &str) = ("PD_CANARY_BODY", "cnry-body \"9d14e7\"", "9d14e7");
 const HEADER: &str = "X-Trace: cnry-hdr-7f3a91";
 const VAR: &str = "token=cnry-var-e81f27";
-const TOKENS: [&str; 5] = ["0a6c33", "52be0c", "9d14e7", "7f3a91", "e81f27"];
+/// The scenario variable `label` (marked in `secrets:`) ends in 4b7d21.
+const TOKENS: [&str; 6] = ["0a6c33", "52be0c", "9d14e7", "7f3a91", "e81f27", "4b7d21"];
 
 fn fixture(name: &str) -> String {
     support::root()

@@ -155,6 +155,13 @@ impl RunSetup {
                     crate::secrets::register(&v);
                 }
             }
+            // Variables the scenario marks secret; captured ones are
+            // registered when captured (verify::step).
+            for name in &l.scenario.secrets {
+                if let Some(v) = setup.vars.get(name).or(l.scenario.vars.get(name)) {
+                    crate::secrets::register(v);
+                }
+            }
         }
         Ok(setup)
     }

@@ -36,6 +36,11 @@ pub struct Scenario {
     /// Variables usable as `${name}`; `--var name=value` overrides them.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// Variables whose values are secrets (from `vars`, `--var` or a
+    /// capture): masked in every output postdeploy writes, as `${env.X}`
+    /// values and `--header` values are.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     #[serde(default)]
     pub defaults: Defaults,
     /// Steps run in order; a failure stops the remaining steps of the scenario

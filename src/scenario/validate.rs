@@ -180,6 +180,26 @@ impl<'a> Validator<'a> {
             self.step(step, &defined, &mut names);
             defined.extend(step.value.capture.keys().cloned());
         }
+        for name in &sc.secrets {
+            if !defined.contains(name) && !self.assumed.vars.contains(name) {
+                let msg = format!(
+                    "`secrets` names `{name}`, which is no variable (define it in `vars`, pass `--var`, or capture it)"
+                );
+                let re = regex::Regex::new(&format!(r"\b(?P<at>{})\b", regex::escape(name)))
+                    .expect("escaped regex");
+                let start = regex::Regex::new(r"(?m)^secrets\s*:").expect("static regex");
+                match self
+                    .src
+                    .find_from(1, 1, &start)
+                    .and_then(|(l, c)| self.src.find_from(l, c, &re))
+                {
+                    Some((line, column)) => {
+                        self.errors.push(self.src.error_at_line(line, column, msg))
+                    }
+                    None => self.errors.push(self.src.error_whole(msg)),
+                }
+            }
+        }
         for name in sc.slo.keys() {
             if name != "*" && !names.contains_key(name) && !self.assumed.steps.contains(name) {
                 self.errors.push(self.src.error_whole(format!(

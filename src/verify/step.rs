@@ -142,6 +142,14 @@ pub async fn execute(
                 .extend(check::distinct(&step.expect.distinct, &responses, scope));
             let (values, failures) = check::capture(&step.capture, last);
             for (k, v) in values {
+                if sc.secrets.contains(&k) {
+                    let text = match &v {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    crate::secrets::register(&text);
+                    scope.add_secret(text);
+                }
                 scope.set(&k, v);
             }
             report.assertions.extend(failures);
