@@ -2,6 +2,7 @@
 //! body size, redirects bounded, and transport failures classified so a
 //! report can say *why* a target could not be reached.
 
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -9,6 +10,41 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use crate::check::Response;
+
+/// The User-Agent of every request, `verify`'s and `load`'s alike, so a
+/// target's logs and WAF see one client.
+pub const USER_AGENT: &str = concat!("postdeploy/", env!("CARGO_PKG_VERSION"));
+
+/// Headers every request carries unless the scenario or `--header` sets
+/// them. Both clients (reqwest for `verify`, hyper for `load`) take them
+/// from here so the two commands send the same request. No
+/// `Accept-Encoding`: bodies are judged as the server sends them, and
+/// asking for gzip would make `load` measure compression `verify` never saw.
+/// A scenario that sets `Accept-Encoding` itself gets the body as sent, in
+/// both commands.
+pub fn default_headers() -> &'static HeaderMap {
+    static DEFAULTS: LazyLock<HeaderMap> = LazyLock::new(|| {
+        let mut h = HeaderMap::with_capacity(2);
+        h.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
+        // What reqwest sends on its own; written down so hyper sends it too.
+        h.insert(http::header::ACCEPT, HeaderValue::from_static("*/*"));
+        h
+    });
+    &DEFAULTS
+}
+
+/// Adds each of [`default_headers`] that `headers` does not set (on load's
+/// hot path: no allocation beyond the inserted entries).
+pub fn apply_defaults(headers: &mut HeaderMap) {
+    for (name, value) in default_headers() {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -92,7 +128,14 @@ impl Client {
                 .redirect(policy)
                 .tls_danger_accept_invalid_certs(opts.insecure)
                 .pool_max_idle_per_host(opts.pool_max_idle)
-                .user_agent(concat!("postdeploy/", env!("CARGO_PKG_VERSION")))
+                .default_headers(default_headers().clone())
+                // Another crate in the build (goose) turns on reqwest's
+                // decompression features, which would add Accept-Encoding
+                // to every request; `load`'s hyper client never does.
+                .no_gzip()
+                .no_brotli()
+                .no_zstd()
+                .no_deflate()
                 .no_proxy()
                 .build()
                 .map_err(|e| TransportError::Other(chain(&e)))

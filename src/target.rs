@@ -46,10 +46,6 @@ impl Target {
         }
     }
 
-    pub fn is_local(&self) -> bool {
-        matches!(self, Target::Local { .. })
-    }
-
     pub async fn shutdown(self) -> anyhow::Result<()> {
         if let Target::Local { server, .. } = self {
             server.shutdown().await?;

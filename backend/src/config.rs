@@ -63,7 +63,9 @@ pub struct Config {
     pub request_log: bool,
     /// Upper bound of the database pool.
     pub db_max_connections: u32,
-    /// How long start-up keeps retrying the first database connection.
+    /// How long start-up waits for the database (retrying while PostgreSQL
+    /// is not up, or while a busy host is slow to open SQLite). Requests
+    /// never wait this long: they have their own 1 s bound.
     pub db_connect_timeout: Duration,
     /// Concurrent health checks share one fresh probe (see `probe.rs`);
     /// false = one `SELECT 1` per request.
@@ -223,7 +225,7 @@ pub struct Cli {
     #[arg(long = "no-request-log", action = ArgAction::SetTrue)]
     pub no_request_log: bool,
 
-    /// Seconds start-up keeps retrying the first database connection.
+    /// Seconds start-up waits for the database (retrying), at least 1.
     #[arg(long, env = "DB_CONNECT_TIMEOUT", default_value_t = 30)]
     pub db_connect_timeout: u64,
 
@@ -278,7 +280,7 @@ impl Cli {
             instance_id: self.instance_id.filter(|s| !s.is_empty()),
             request_log: self.request_log && !self.no_request_log,
             db_max_connections: self.db_pool_max.max(1),
-            db_connect_timeout: Duration::from_secs(self.db_connect_timeout),
+            db_connect_timeout: Duration::from_secs(self.db_connect_timeout.max(1)),
             health_coalesce: self.health_coalesce,
         }
     }

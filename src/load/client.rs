@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Uri};
+use http::{Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -14,8 +14,6 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::check::Response;
 use crate::http::{Client as CheckClient, HttpOptions, Prepared, TransportError};
-
-const USER_AGENT: &str = concat!("postdeploy-load/", env!("CARGO_PKG_VERSION"));
 
 /// A request ready to send: the `Prepared` plus its parsed `Uri`, built once
 /// per step when the step has no per-iteration variables.
@@ -71,12 +69,7 @@ impl LoadClient {
         let mut builder = Request::builder().method(p.method.clone()).uri(uri.clone());
         if let Some(h) = builder.headers_mut() {
             h.clone_from(&p.headers);
-            if !h.contains_key(http::header::USER_AGENT) {
-                h.insert(
-                    http::header::USER_AGENT,
-                    HeaderValue::from_static(USER_AGENT),
-                );
-            }
+            crate::http::apply_defaults(h);
         }
         let body = p.body.clone().unwrap_or_default();
         let request = builder

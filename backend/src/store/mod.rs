@@ -9,6 +9,9 @@
 
 mod postgres;
 mod sqlite;
+mod startup;
+
+pub use startup::StartupTimeout;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,8 +31,10 @@ use crate::telemetry::DbMetrics;
 pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 /// Upper bound for a project query, so no request can hang on a dead socket.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request waits for a pooled connection. Short, so an outage
-/// turns into fast 503s rather than a queue of hung requests.
+/// How long a request waits for a pooled connection (a free slot, then an
+/// open connection). Short, so an outage turns into fast 503s rather than a
+/// queue of hung requests. Start-up waits `Config::db_connect_timeout`
+/// instead (see `startup.rs`).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
 const TABLE: &str = "projects";
 
@@ -91,7 +96,8 @@ pub struct Store {
 
 impl Store {
     /// Connects (retrying until `config.db_connect_timeout`) and applies the
-    /// engine's migrations.
+    /// engine's migrations. A database that is not there in time is a
+    /// [`StartupTimeout`] in the error chain.
     pub async fn connect(
         config: &Config,
         metrics: DbMetrics,
@@ -100,13 +106,12 @@ impl Store {
         let size = config.db_max_connections.max(1);
         let engine = match &config.database {
             Database::Sqlite { data_dir } => {
-                let pool = sqlite::connect(data_dir, size, ACQUIRE_TIMEOUT).await?;
+                let pool = sqlite::connect(data_dir, size, config.db_connect_timeout).await?;
                 let slots = pool.options().get_max_connections();
                 Engine::Sqlite(Arc::new(Slots::new(pool, slots)))
             }
             db => {
-                let pool =
-                    postgres::connect(db, size, ACQUIRE_TIMEOUT, config.db_connect_timeout).await?;
+                let pool = postgres::connect(db, size, config.db_connect_timeout).await?;
                 Engine::Postgres(Arc::new(Slots::new(pool, size)))
             }
         };
@@ -280,7 +285,10 @@ impl<DB: sqlx::Database> Slots<DB> {
     /// Waits (bounded by the acquire timeout) for a free entry and makes sure
     /// it holds a current connection.
     async fn checkout(&self) -> sqlx::Result<Held<'_, DB>> {
-        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.acquire())
+        // One bound for both waits. The pool's own acquire timeout is the
+        // long start-up one, so the short one is imposed here.
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+        let permit = tokio::time::timeout_at(deadline, self.permits.acquire())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
@@ -295,7 +303,10 @@ impl<DB: sqlx::Database> Slots<DB> {
             held.item = None;
         }
         if held.item.is_none() {
-            match self.pool.acquire().await {
+            let acquired = tokio::time::timeout_at(deadline, self.pool.acquire())
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+            match acquired {
                 Ok(conn) => held.item = Some(Pinned { epoch, conn }),
                 Err(e) => {
                     // The database is unreachable: what the other entries

@@ -3,13 +3,14 @@
 //! needs no database. Statements are prepared once per connection and cached
 //! by sqlx.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
+use super::startup;
 use crate::config::Database;
 use crate::model::Project;
 
@@ -20,10 +21,11 @@ macro_rules! columns {
     };
 }
 
+/// Opens the pool and applies the migrations, waiting up to
+/// `connect_timeout` for a server that is not up yet.
 pub async fn connect(
     db: &Database,
     max_connections: u32,
-    acquire_timeout: Duration,
     connect_timeout: Duration,
 ) -> anyhow::Result<PgPool> {
     let options: PgConnectOptions = match db {
@@ -48,24 +50,16 @@ pub async fn connect(
         Database::Sqlite { .. } => anyhow::bail!("not a PostgreSQL configuration"),
     };
     let options = options.application_name("backend");
-    let pool_options = PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
-        .acquire_timeout(acquire_timeout)
+        // The start-up bound; requests impose their own short one.
+        .acquire_timeout(connect_timeout)
         // A dead connection fails its query once and is discarded; pinging
         // before every checkout would double the round trips of every request.
-        .test_before_acquire(false);
-    let started = Instant::now();
-    let pool = loop {
-        match pool_options.clone().connect_with(options.clone()).await {
-            Ok(pool) => break pool,
-            Err(e) if started.elapsed() < connect_timeout => {
-                tracing::warn!(error = %e, "PostgreSQL not reachable yet; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("connecting to PostgreSQL")),
-        }
-    };
+        .test_before_acquire(false)
+        .connect_lazy_with(options);
+    startup::wait_for(&pool, "PostgreSQL", connect_timeout).await?;
     sqlx::migrate!("./migrations/postgres")
         .run(&pool)
         .await

@@ -13,10 +13,14 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::startup;
 use crate::model::Project;
 
 /// The database file inside the data directory.
 pub const FILE_NAME: &str = "backend.db";
+/// Longer than any request's deadline, so a lock held by a slow writer
+/// surfaces as that request's timeout rather than as `database is locked`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 macro_rules! columns {
     () => {
@@ -24,10 +28,13 @@ macro_rules! columns {
     };
 }
 
+/// Opens (creating if absent) the database file and applies the migrations.
+/// Opening is local work, but on a busy host it can take longer than a
+/// request may wait, so it gets the whole start-up bound.
 pub async fn connect(
     data_dir: &Path,
     max_connections: u32,
-    acquire_timeout: Duration,
+    connect_timeout: Duration,
 ) -> anyhow::Result<SqlitePool> {
     tokio::fs::create_dir_all(data_dir)
         .await
@@ -40,15 +47,16 @@ pub async fn connect(
         // WAL lets readers proceed while one writer commits.
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5));
+        // How long a statement waits for another connection's lock; the
+        // migrations and switching to WAL take one.
+        .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.clamp(1, 8))
-        .acquire_timeout(acquire_timeout)
-        .connect_with(options)
+        .acquire_timeout(connect_timeout)
+        .connect_lazy_with(options);
+    startup::wait_for(&pool, "SQLite", connect_timeout)
         .await
-        .map_err(|e| {
-            anyhow::Error::new(e).context(format!("opening SQLite database {}", file.display()))
-        })?;
+        .map_err(|e| e.context(format!("opening SQLite database {}", file.display())))?;
     sqlx::migrate!("./migrations/sqlite")
         .run(&pool)
         .await

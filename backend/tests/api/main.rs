@@ -10,3 +10,4 @@ mod lab;
 mod metrics;
 mod oneshot;
 mod outage;
+mod startup;

@@ -9,12 +9,15 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use backend::{Config, Server};
 use serde_json::Value;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 pub const LAB_TOKEN: &str = "test-lab-token";
 
@@ -381,4 +384,110 @@ macro_rules! both_engines {
             )*
         }
     };
+}
+
+/// A TCP forwarder to PostgreSQL that a test can cut, restore, or open late.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    upstream: String,
+    accept: Option<JoinHandle<()>>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let mut p = Proxy::at(addr, upstream);
+        p.serve(listener);
+        p
+    }
+
+    /// A proxy whose port is reserved but closed (connections are refused)
+    /// until [`Proxy::restore`] opens it.
+    pub async fn closed(upstream: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        Proxy::at(addr, upstream)
+    }
+
+    fn at(addr: SocketAddr, upstream: String) -> Proxy {
+        Proxy {
+            addr,
+            upstream,
+            accept: None,
+            links: Arc::default(),
+        }
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let upstream = self.upstream.clone();
+        let links = self.links.clone();
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                links.lock().expect("links").push(link);
+            }
+        }));
+    }
+
+    /// Closes the listener (new connections are refused) and kills every
+    /// open connection.
+    pub fn cut(&mut self) {
+        if let Some(a) = self.accept.take() {
+            a.abort();
+        }
+        for l in self.links.lock().expect("links").drain(..) {
+            l.abort();
+        }
+    }
+
+    /// Opens the listener (again) on the same port.
+    pub async fn restore(&mut self) {
+        // The aborted accept task drops its listener asynchronously; retry
+        // briefly until the port is free again.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => return self.serve(l),
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("rebinding the proxy: {e}"),
+            }
+        }
+    }
+}
+
+/// host:port of a PostgreSQL URL.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let hp = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if hp.contains(':') {
+        hp.to_owned()
+    } else {
+        format!("{hp}:5432")
+    }
+}
+
+/// `url` with its host:port replaced.
+pub fn with_host_port(url: &str, hp: &str) -> String {
+    let old = host_port(url);
+    let old_no_port = old.trim_end_matches(":5432");
+    if url.contains(&old) {
+        url.replacen(&old, hp, 1)
+    } else {
+        url.replacen(old_no_port, hp, 1)
+    }
 }
