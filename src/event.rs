@@ -10,6 +10,8 @@ use crate::outcome::{RunReport, StepReport};
 pub enum Event<'a> {
     RunStarted {
         target: &'a str,
+        /// The embedded backend, not a deployment.
+        local: bool,
         scenarios: usize,
     },
     ReadyAttempt {
@@ -42,6 +44,8 @@ pub enum Event<'a> {
     /// `postdeploy load` began sending.
     LoadStarted {
         target: &'a str,
+        /// The embedded backend, not a deployment.
+        local: bool,
         open: bool,
         users: u32,
         rate: Option<f64>,

@@ -218,6 +218,7 @@ pub async fn run(
     let target = opts.request.target.to_string();
     sink.event(&Event::LoadStarted {
         target: &target,
+        local: opts.target_local,
         open: opts.rate.is_some(),
         users: opts.users,
         rate: opts.rate,

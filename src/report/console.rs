@@ -45,6 +45,16 @@ impl<W: Write> Console<W> {
     }
 }
 
+/// Said whenever the target is the embedded backend: a reader must never
+/// mistake that run for a check of the deployment.
+fn local_note(local: bool) -> &'static str {
+    if local {
+        " (the embedded local backend, not a deployment)"
+    } else {
+        ""
+    }
+}
+
 pub fn step_line(r: &StepReport) -> String {
     let tag = match r.verdict {
         Verdict::Passed => "PASS",
@@ -150,10 +160,15 @@ pub fn summary_line(r: &RunReport) -> String {
 impl<W: Write> Sink for Console<W> {
     fn event(&mut self, e: &Event<'_>) {
         match e {
-            Event::RunStarted { target, scenarios } => {
+            Event::RunStarted {
+                target,
+                local,
+                scenarios,
+            } => {
                 let target = target.trim_end_matches('/');
                 self.line(&format!(
-                    "postdeploy verify: {scenarios} scenario(s) against {target}"
+                    "postdeploy verify: {scenarios} scenario(s) against {target}{}",
+                    local_note(*local)
                 ));
             }
             Event::ReadyAttempt {
@@ -215,6 +230,7 @@ impl<W: Write> Sink for Console<W> {
             }
             Event::LoadStarted {
                 target,
+                local,
                 open,
                 users,
                 rate,
@@ -226,8 +242,9 @@ impl<W: Write> Sink for Console<W> {
                     _ => format!("closed model, {users} users"),
                 };
                 self.line(&format!(
-                    "postdeploy load: {shape} for {} against {target}",
-                    humantime::format_duration(*duration)
+                    "postdeploy load: {shape} for {} against {target}{}",
+                    humantime::format_duration(*duration),
+                    local_note(*local)
                 ));
             }
             Event::LoadProgress(p) => self.load_progress(p),

@@ -67,6 +67,7 @@ pub async fn run(
     let target = opts.request.target.to_string();
     sink.event(&Event::RunStarted {
         target: &target,
+        local: opts.target_local,
         scenarios: scenarios.len(),
     });
     let mut report = RunReport {
