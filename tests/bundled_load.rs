@@ -17,6 +17,10 @@ use support::{lab, postdeploy, postgres_backend, text};
 
 const RUNS: usize = 10;
 
+/// One load run at a time: two at once on a small machine would measure
+/// each other.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One load run of every bundled scenario; returns the process output and
 /// summary.json.
 async fn load_bundled(url: &str, dir: &std::path::Path) -> (std::process::Output, Value) {
@@ -44,17 +48,16 @@ async fn load_bundled(url: &str, dir: &std::path::Path) -> (std::process::Output
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bundled_scenarios_pass_under_load_ten_runs_in_a_row() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // Every run is made and judged, so a failure shows how often, not only
+    // that it happened once.
+    let mut failed: Vec<String> = Vec::new();
     for run in 1..=RUNS {
         let b = postgres_backend().await;
         let dir = tempfile::tempdir().unwrap();
         let (o, s) = load_bundled(&b.url(), dir.path()).await;
-        let out = text(&o);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "run {run} of {RUNS} failed:\n{out}"
-        );
-        assert_eq!(s["passed"], true, "run {run}: {}", s["slo"]);
+        b.stop().await;
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
         let requests = s["requests"].as_object().expect("requests");
         // Every bundled scenario ran, the metrics one included.
         assert!(
@@ -62,17 +65,33 @@ async fn bundled_scenarios_pass_under_load_ten_runs_in_a_row() {
             "{:?}",
             requests.keys()
         );
-        for (name, r) in requests {
-            assert_eq!(r["failed"], 0, "run {run}, {name}: {}", r["failures"]);
-            assert_eq!(r["failures"], json!([]), "run {run}, {name}");
+        let clean = requests
+            .values()
+            .all(|r| r["failed"] == 0 && r["failures"] == json!([]));
+        if o.status.code() != Some(0) || s["passed"] != true || !clean || out.contains("  FAIL ") {
+            let why: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("  FAIL ") || l.starts_with("         "))
+                .collect();
+            failed.push(format!(
+                "run {run}: exit {:?}\n{}\n{}",
+                o.status.code(),
+                why.join("\n"),
+                String::from_utf8_lossy(&o.stderr)
+            ));
         }
-        assert!(!out.contains("  FAIL "), "run {run}:\n{out}");
-        b.stop().await;
     }
+    assert!(
+        failed.is_empty(),
+        "{} of {RUNS} runs failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let b = postgres_backend().await;
     lab(
         &b.url(),
