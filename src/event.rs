@@ -2,8 +2,10 @@
 //! (console, progress) turn events into output, so CI and terminal modes
 //! differ only in the reporter.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::load::model::RequestStats;
 use crate::outcome::{RunReport, StepReport};
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,11 @@ pub enum Event<'a> {
     Stopping {
         signal: crate::signals::Signal,
         teardown_timeout: Duration,
+    },
+    /// The load run has ended with failed requests: why, per request name
+    /// (only names with failures).
+    LoadFailures {
+        requests: &'a BTreeMap<String, RequestStats>,
     },
 }
 

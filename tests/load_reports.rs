@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use postdeploy::load::model::{
-    Interval, IntervalStats, Measurements, Model, RequestStats, ScenarioInfo, ServerCheck,
-    ServerRoute, Settings, StopReason, new_histogram,
+    FailureReason, Interval, IntervalStats, Measurements, Model, RequestStats, ScenarioInfo,
+    ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
 use postdeploy::report::load::{self, Provenance, hgrm, hlog, html, summary};
 use postdeploy::scenario::model::Slo;
@@ -100,6 +100,18 @@ fn measurements() -> Measurements {
                 ("transport:timeout".to_string(), 3),
             ]
             .into(),
+            failures: vec![
+                FailureReason {
+                    key: "transport:timeout".into(),
+                    count: 3,
+                    example: "timed out after 5s".into(),
+                },
+                FailureReason {
+                    key: "status:status".into(),
+                    count: 2,
+                    example: "status: expected 200, actual 503".into(),
+                },
+            ],
         },
     );
     requests.insert(
@@ -110,6 +122,7 @@ fn measurements() -> Measurements {
             histogram: list,
             count: 100,
             errors: BTreeMap::new(),
+            failures: Vec::new(),
         },
     );
     let started_at = chrono::DateTime::parse_from_rfc3339("2026-11-28T01:00:00Z")
@@ -202,6 +215,14 @@ fn summary_matches_schema_with_exact_percentiles() {
     assert_eq!(h["responses"], 1000);
     assert_eq!(h["failed"], 5);
     assert_eq!(h["errors"]["transport:timeout"], 3);
+    // Why they failed: most frequent first, one example each.
+    assert_eq!(h["failures"][0]["key"], "transport:timeout");
+    assert_eq!(h["failures"][0]["count"], 3);
+    assert_eq!(
+        h["failures"][1]["example"],
+        "status: expected 200, actual 503"
+    );
+    assert_eq!(doc["requests"][LIST]["failures"], serde_json::json!([]));
     assert_eq!(h["hlog_tag"], "health_is_healthy");
     assert_eq!(h["hgrm"], "health_is_healthy.hgrm");
     let lat = &h["latency_ms"];
@@ -248,6 +269,11 @@ fn empty_request_has_null_latencies_and_still_validates() {
             histogram: new_histogram(),
             count: 4,
             errors: [("transport:connect".to_string(), 4)].into(),
+            failures: vec![FailureReason {
+                key: "transport:connect".into(),
+                count: 4,
+                example: "connection refused".into(),
+            }],
         },
     );
     m.server = None;

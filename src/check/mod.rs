@@ -97,8 +97,10 @@ pub struct AssertionResult {
     pub expected: String,
     pub actual: String,
     pub passed: bool,
-    /// Set when the assertion passed only because the scenario allows an
-    /// empty metric family (`if_empty: warn`).
+    /// What the reader must know beside the verdict: the assertion passed
+    /// only because the scenario allows an empty metric family
+    /// (`if_empty: warn`), a quantile had too few observations to judge
+    /// (inconclusive), or a counter was reset since its capture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     /// A stable key for counting failures under load (no values in it).
@@ -216,6 +218,23 @@ fn schema(name: &str, obs: &Observed<'_>, schemas: &Schemas) -> AssertionResult 
     }
 }
 
+/// A histogram named by its base name is captured whole (its matching
+/// bucket series), so a later `delta_from` can take a quantile over what
+/// was observed since; anything else is the sum of the matched samples, 0
+/// when none match (a counter never incremented).
+fn metric_capture(e: &Exposition, sel: &crate::metrics::Selector) -> Value {
+    match e.family(&sel.metric).filter(|f| {
+        f.name == sel.metric
+            && matches!(
+                f.kind,
+                crate::metrics::MetricKind::Histogram | crate::metrics::MetricKind::GaugeHistogram
+            )
+    }) {
+        Some(f) => crate::metrics::snapshot_to_json(f, sel),
+        None => Value::from(e.sum(sel).unwrap_or(0.0)),
+    }
+}
+
 /// Values a step captures for later steps. A capture that finds nothing is
 /// a failed assertion: later steps could only fail more confusingly.
 pub fn capture(
@@ -238,7 +257,7 @@ pub fn capture(
                         .ok_or_else(|| format!("header {h} is absent"))
                 } else if let Some(m) = &src.metric {
                     obs.metrics()
-                        .map(|e| Value::from(e.sum(&m.selector).unwrap_or(0.0)))
+                        .map(|e| metric_capture(e, &m.selector))
                         .map_err(str::to_string)
                 } else {
                     Err("nothing to capture".to_string())

@@ -19,12 +19,12 @@ use serde_json::Value;
 use super::client::{LoadClient, Ready};
 use super::model::StopReason;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
-use super::recorder::Recorders;
+use super::recorder::{Failure, Recorders};
 use super::stop::Stop;
 use crate::check::{self, Context};
 use crate::http::TransportError;
 use crate::prepare::prepare;
-use crate::scenario::template::Scope;
+use crate::scenario::template::{Scope, redact};
 
 /// Everything the workers share for one run.
 pub struct Shared {
@@ -164,6 +164,15 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
     }
 }
 
+/// `subject: expected X, actual Y`: one failure as a person reads it
+/// (secrets redacted by the caller, as in verify's reports).
+fn example(r: &check::AssertionResult) -> String {
+    format!(
+        "{}: expected {}, actual {}",
+        r.subject, r.expected, r.actual
+    )
+}
+
 async fn step(
     sh: &Shared,
     plan: &ScenarioPlan,
@@ -189,8 +198,13 @@ async fn step(
                 &owned
             }
             Err(e) => {
-                let key = TransportError::Invalid(e).reason_key();
-                sh.recorders.record(s.name, None, Some(key));
+                let e = TransportError::Invalid(e);
+                let example = || redact(&e.to_string(), scope.secrets());
+                let f = Failure {
+                    key: e.reason_key(),
+                    example: &example,
+                };
+                sh.recorders.record(s.name, None, Some(f));
                 return failed;
             }
         },
@@ -199,7 +213,12 @@ async fn step(
     let resp = match sh.client.send(ready, from).await {
         Ok(r) => r,
         Err(e) => {
-            sh.recorders.record(s.name, None, Some(e.reason_key()));
+            let example = || redact(&e.to_string(), scope.secrets());
+            let f = Failure {
+                key: e.reason_key(),
+                example: &example,
+            };
+            sh.recorders.record(s.name, None, Some(f));
             return failed;
         }
     };
@@ -209,19 +228,23 @@ async fn step(
         max_latency: s.budget,
     };
     let results = check::evaluate(&s.step.expect, &resp, &ctx);
-    let mut reason = results
-        .into_iter()
-        .find(|r| !r.passed)
-        .map(|r| r.reason_key);
+    let mut reason = results.into_iter().find(|r| !r.passed);
     let mut captured = Vec::new();
     if s.has_captures && reason.is_none() {
         let (values, failures) = check::capture(&s.step.capture, &resp);
-        reason = failures.into_iter().next().map(|r| r.reason_key);
+        reason = failures.into_iter().next();
         captured = values;
     }
     let latency_us = u64::try_from(resp.latency.as_micros()).unwrap_or(u64::MAX);
-    sh.recorders
-        .record(s.name, Some(latency_us), reason.as_deref());
+    let example = || match &reason {
+        Some(r) => redact(&example(r), scope.secrets()),
+        None => String::new(),
+    };
+    let failure = reason.as_ref().map(|r| Failure {
+        key: &r.reason_key,
+        example: &example,
+    });
+    sh.recorders.record(s.name, Some(latency_us), failure);
     Outcome {
         passed: reason.is_none(),
         captured,

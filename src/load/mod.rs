@@ -340,6 +340,14 @@ pub async fn run(
             sink.event(&Event::LoadWarning { message: w });
         }
     }
+    let failed: BTreeMap<String, model::RequestStats> = requests
+        .iter()
+        .filter(|(_, r)| !r.failures.is_empty())
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect();
+    if !failed.is_empty() {
+        sink.event(&Event::LoadFailures { requests: &failed });
+    }
     Ok(Measurements {
         started_at,
         ended_at,

@@ -102,6 +102,28 @@ pub struct RequestStats {
     /// `latency:latency`, `transport:timeout`, ...): a request counts once,
     /// under its first failing reason.
     pub errors: BTreeMap<String, u64>,
+    /// Why requests failed, for people: the most frequent reasons (at most
+    /// [`TOP_REASONS`]), most frequent first, each with one example.
+    pub failures: Vec<FailureReason>,
+}
+
+/// How many failure reasons per request name reports show.
+pub const TOP_REASONS: usize = 5;
+
+/// One reason requests of a name failed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FailureReason {
+    /// The failing assertion's identity, the same key as in
+    /// [`RequestStats::errors`]: `status:status`, `transport:timeout`,
+    /// `metric:histogram db_query_duration_seconds p95 by query_type`, ...
+    pub key: String,
+    /// Requests that failed for this reason (each counts once, under its
+    /// first failing assertion).
+    pub count: u64,
+    /// The first occurrence, expected beside actual, e.g.
+    /// `histogram db_query_duration_seconds p95 by query_type: expected < 0.1,
+    /// actual {query_type="insert"} 0.134 (23 samples)`.
+    pub example: String,
 }
 
 impl RequestStats {

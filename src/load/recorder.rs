@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::model::{Interval, IntervalStats, RequestStats, new_histogram};
+use super::model::{
+    FailureReason, Interval, IntervalStats, RequestStats, TOP_REASONS, new_histogram,
+};
 
 /// A histogram for one interval: same lowest value and precision as
 /// [`new_histogram`], but sized to what it holds (it grows as values are
@@ -28,12 +30,27 @@ fn interval_histogram() -> Histogram<u64> {
     h
 }
 
+/// Why one request failed: its stable reason key and how to describe the
+/// failure to a person. The description is only built the first time a key
+/// is seen in a shard's second, so a run failing every request does not
+/// format a string per request.
+pub struct Failure<'a> {
+    pub key: &'a str,
+    pub example: &'a dyn Fn() -> String,
+}
+
+/// A reason's count and its first example.
+struct Reason {
+    count: u64,
+    example: String,
+}
+
 /// What one request name accumulated in one shard since the last swap.
 struct Slot {
     histogram: Histogram<u64>,
     count: u64,
     errors: u64,
-    reasons: BTreeMap<String, u64>,
+    reasons: BTreeMap<String, Reason>,
 }
 
 impl Slot {
@@ -103,6 +120,10 @@ struct Total {
     histogram: Histogram<u64>,
     count: u64,
     errors: BTreeMap<String, u64>,
+    /// First example per reason key. Keys name assertions of the scenario
+    /// (or a fixed set of transport errors), never values, so this stays
+    /// as small as the scenario.
+    examples: BTreeMap<String, String>,
 }
 
 /// What the collector took for one interval, plus run-wide figures.
@@ -134,6 +155,7 @@ impl Recorders {
                         histogram: new_histogram(),
                         count: 0,
                         errors: BTreeMap::new(),
+                        examples: BTreeMap::new(),
                     })
                     .collect(),
                 spare: Shard::new(n),
@@ -143,21 +165,27 @@ impl Recorders {
     }
 
     /// Records one request under name index `idx`. `latency_us` is `None`
-    /// when no response arrived (transport error); `error` is the reason key
-    /// of a failed request.
-    pub fn record(&self, idx: usize, latency_us: Option<u64>, error: Option<&str>) {
+    /// when no response arrived (transport error); `error` says why a
+    /// failed request failed.
+    pub fn record(&self, idx: usize, latency_us: Option<u64>, error: Option<Failure<'_>>) {
         self.with_shard(|shard| {
             let slot = &mut shard.slots[idx];
             slot.count += 1;
             if let Some(l) = latency_us {
                 slot.histogram.saturating_record(l.max(1));
             }
-            if let Some(reason) = error {
+            if let Some(f) = error {
                 slot.errors += 1;
-                match slot.reasons.get_mut(reason) {
-                    Some(n) => *n += 1,
+                match slot.reasons.get_mut(f.key) {
+                    Some(r) => r.count += 1,
                     None => {
-                        slot.reasons.insert(reason.to_string(), 1);
+                        slot.reasons.insert(
+                            f.key.to_string(),
+                            Reason {
+                                count: 1,
+                                example: (f.example)(),
+                            },
+                        );
                     }
                 }
             }
@@ -217,8 +245,13 @@ impl Recorders {
                 iv.errors += slot.errors;
                 let total = &mut merged.totals[i];
                 total.count += slot.count;
-                for (k, v) in &slot.reasons {
-                    *total.errors.entry(k.clone()).or_default() += v;
+                for (k, r) in &mut slot.reasons {
+                    *total.errors.entry(k.clone()).or_default() += r.count;
+                    if !total.examples.contains_key(k) {
+                        total
+                            .examples
+                            .insert(k.clone(), std::mem::take(&mut r.example));
+                    }
                 }
                 slot.clear();
             }
@@ -275,8 +308,13 @@ impl Recorders {
     pub fn totals(&self) -> BTreeMap<String, RequestStats> {
         let merged = lock(&self.merged);
         let mut out: BTreeMap<String, RequestStats> = BTreeMap::new();
+        let mut examples: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
         for (i, t) in merged.totals.iter().enumerate() {
             let n = &self.names[i];
+            let ex = examples.entry(n.name.as_str()).or_default();
+            for (k, e) in &t.examples {
+                ex.entry(k.as_str()).or_insert(e.as_str());
+            }
             match out.get_mut(&n.name) {
                 Some(prev) => {
                     let _ = prev.histogram.add(&t.histogram);
@@ -294,13 +332,37 @@ impl Recorders {
                             histogram: t.histogram.clone(),
                             count: t.count,
                             errors: t.errors.clone(),
+                            failures: Vec::new(),
                         },
                     );
                 }
             }
         }
+        for (name, r) in &mut out {
+            r.failures = top_reasons(&r.errors, &examples[name.as_str()]);
+        }
         out
     }
+}
+
+/// The [`TOP_REASONS`] most frequent reasons, most frequent first (ties by
+/// key, so reports are stable).
+fn top_reasons(
+    errors: &BTreeMap<String, u64>,
+    examples: &BTreeMap<&str, &str>,
+) -> Vec<FailureReason> {
+    let mut v: Vec<FailureReason> = errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| FailureReason {
+            key: k.clone(),
+            count: *n,
+            example: examples.get(k.as_str()).copied().unwrap_or(k).to_string(),
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    v.truncate(TOP_REASONS);
+    v
 }
 
 #[cfg(test)]
@@ -326,7 +388,11 @@ mod tests {
                 let r = &r;
                 s.spawn(move || {
                     for i in 0..100u64 {
-                        let err = (i % 10 == 0).then_some("status:status");
+                        let example = || format!("status: expected 200, got 50{t}");
+                        let err = (i % 10 == 0).then_some(Failure {
+                            key: "status:status",
+                            example: &example,
+                        });
                         r.record(t % 2, Some(1000 + i), err);
                     }
                 });
@@ -344,12 +410,62 @@ mod tests {
         assert_eq!(totals["b"].count, 200);
         assert_eq!(totals["b"].errors["status:status"], 20);
         assert_eq!(totals["b"].histogram.len(), 200);
+        let f = &totals["b"].failures;
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].key.as_str(), f[0].count), ("status:status", 20));
+        assert!(
+            f[0].example.starts_with("status: expected 200, got 50"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn keeps_the_most_frequent_reasons_each_with_its_first_example() {
+        let r = Recorders::new(names());
+        // Seven distinct reasons, reason k failing k+1 times.
+        for k in 0..7u64 {
+            for i in 0..=k {
+                let key = format!("body:$.f{k}");
+                let example = move || format!("$.f{k}: expected 1, got {i}");
+                r.record(
+                    0,
+                    Some(10),
+                    Some(Failure {
+                        key: &key,
+                        example: &example,
+                    }),
+                );
+            }
+            // Split over two intervals: the first example must survive.
+            r.collect(Duration::from_secs(k), Duration::from_secs(1), 1);
+        }
+        let f = &r.totals()["a"].failures;
+        let keys: Vec<(&str, u64)> = f.iter().map(|f| (f.key.as_str(), f.count)).collect();
+        assert_eq!(
+            keys,
+            [
+                ("body:$.f6", 7),
+                ("body:$.f5", 6),
+                ("body:$.f4", 5),
+                ("body:$.f3", 4),
+                ("body:$.f2", 3)
+            ]
+        );
+        assert_eq!(f[0].example, "$.f6: expected 1, got 0");
+        assert_eq!(r.totals()["b"].failures, []);
     }
 
     #[test]
     fn transport_errors_count_without_latency() {
         let r = Recorders::new(names());
-        r.record(0, None, Some("transport:connect"));
+        r.record(
+            0,
+            None,
+            Some(Failure {
+                key: "transport:connect",
+                example: &|| "connection refused".to_string(),
+            }),
+        );
         r.collect(Duration::ZERO, Duration::from_secs(1), 1);
         let t = r.totals();
         assert_eq!(t["a"].count, 1);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::model::{ServerCheck, ServerRoute};
 use crate::http::{Client, Prepared};
-use crate::metrics::{self, Exposition, Family, MetricKind, Selector};
+use crate::metrics::{self, Exposition, MetricKind, Selector, family_delta};
 
 const REQUESTS: &str = "http_requests_total";
 const DURATION: &str = "http_request_duration_seconds";
@@ -45,34 +45,6 @@ fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-fn key(labels: &[(String, String)]) -> Vec<(String, String)> {
-    let mut l = labels.to_vec();
-    l.sort();
-    l
-}
-
-/// Per series `after - before` (a counter reset counts `after`), as a new
-/// family with the same name and kind.
-fn family_delta(before: Option<&Family>, after: &Family) -> Family {
-    let previous: HashMap<(String, Vec<(String, String)>), f64> = before
-        .map(|f| {
-            f.samples
-                .iter()
-                .map(|s| ((s.name.clone(), key(&s.labels)), s.value))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut out = after.clone();
-    for s in &mut out.samples {
-        let b = previous
-            .get(&(s.name.clone(), key(&s.labels)))
-            .copied()
-            .unwrap_or(0.0);
-        s.value = if s.value >= b { s.value - b } else { s.value };
-    }
-    out
-}
-
 /// Compares two scrapes; `client_responses` is how many responses the client
 /// received (transport errors excluded: they may never reach the server).
 pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -> ServerCheck {
@@ -84,6 +56,8 @@ pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -
         return check;
     };
     let requests = family_delta(before.family(REQUESTS), req_after);
+    let mut resets = requests.resets;
+    let requests = requests.family;
     let mut routes: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
     for s in &requests.samples {
         let method = label(&s.labels, "method").to_string();
@@ -99,8 +73,10 @@ pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -
         .family(DURATION)
         .filter(|f| f.kind == MetricKind::Histogram)
     {
+        let d = family_delta(before.family(DURATION), dur_after);
+        resets += d.resets;
         let delta = Exposition {
-            families: vec![family_delta(before.family(DURATION), dur_after)],
+            families: vec![d.family],
         };
         match delta.histogram_quantile(0.95, &Selector::new(DURATION), &["method", "route"]) {
             Ok(groups) => {
@@ -132,6 +108,11 @@ pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -
             requests: n,
             errors_5xx: e5,
         });
+    }
+    if resets > 0 {
+        check.warnings.push(format!(
+            "{resets} server series went down during the run: the server restarted, and its figures count only what it saw since"
+        ));
     }
     let client = client_responses as f64;
     let server = check.total_requests;
@@ -184,6 +165,20 @@ http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_
         // not in the first bucket where the old ones were.
         let p = r.p95_seconds.unwrap();
         assert!(p > 0.01 && p <= 0.1, "{p}");
+    }
+
+    #[test]
+    fn a_restart_counts_since_the_restart_and_says_so() {
+        // The server restarted: its counters start over below the first
+        // scrape. The delta is what it counted since, never negative.
+        let after = "# TYPE http_requests_total counter\n\
+http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 3\n";
+        let b = metrics::parse(BEFORE).unwrap();
+        let a = metrics::parse(after).unwrap();
+        let c = compare(&b, &a, 3);
+        assert_eq!(c.total_requests, 3.0);
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("restarted"), "{:?}", c.warnings);
     }
 
     #[test]

@@ -18,10 +18,14 @@
 //! assert_eq!(scrape.sum(&sel), Some(2.0));
 //! ```
 
+mod delta;
 mod parse;
 mod query;
 mod selector;
 
+pub use delta::{
+    FamilyDelta, Increase, family_delta, increase, snapshot_from_json, snapshot_to_json,
+};
 pub use parse::{Exposition, Family, MetricKind, ParseError, Sample, parse};
-pub use query::{LabelSet, QueryError, delta};
+pub use query::{LabelSet, QuantileGroup, QueryError, delta};
 pub use selector::{LabelMatcher, MatchOp, Selector, SelectorError};

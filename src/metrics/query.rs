@@ -29,6 +29,17 @@ pub enum QueryError {
     },
 }
 
+/// One group of a quantile query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantileGroup {
+    /// The `by` labels present, in the order the `by` names were given.
+    pub labels: LabelSet,
+    /// NaN when the group has no observations.
+    pub value: f64,
+    /// The group's +Inf bucket: how many observations the quantile is over.
+    pub observations: f64,
+}
+
 /// Label set identifying one series, order-insensitive.
 type SeriesKey = (String, Vec<(String, String)>);
 
@@ -99,6 +110,22 @@ impl Exposition {
         sel: &Selector,
         by: &[&str],
     ) -> Result<Vec<(LabelSet, f64)>, QueryError> {
+        Ok(self
+            .histogram_quantiles(q, sel, by)?
+            .into_iter()
+            .map(|g| (g.labels, g.value))
+            .collect())
+    }
+
+    /// [`Exposition::histogram_quantile`] with each group's number of
+    /// observations, so a caller can refuse to judge a quantile taken over
+    /// a handful of them.
+    pub fn histogram_quantiles(
+        &self,
+        q: f64,
+        sel: &Selector,
+        by: &[&str],
+    ) -> Result<Vec<QuantileGroup>, QueryError> {
         if !(0.0..=1.0).contains(&q) {
             return Err(QueryError::InvalidQuantile(q));
         }
@@ -165,8 +192,13 @@ impl Exposition {
                         labels,
                     });
                 }
-                let v = bucket_quantile(q, &mut buckets);
-                Ok((labels, v))
+                let value = bucket_quantile(q, &mut buckets);
+                let observations = buckets.last().map_or(0.0, |b| b.1);
+                Ok(QuantileGroup {
+                    labels,
+                    value,
+                    observations,
+                })
             })
             .collect()
     }
@@ -216,7 +248,8 @@ fn bucket_quantile(q: f64, buckets: &mut [(f64, f64)]) -> f64 {
 /// Per series (full name + label set): `after - before`, a series missing
 /// from a scrape counting as 0. If `after < before` the counter was reset
 /// (process restart between scrapes), and, as PromQL's `increase` does,
-/// `after` itself is taken as the increase since the reset. A series that
+/// `after` itself is taken as the increase since the reset
+/// ([`super::delta::increase`]). A series that
 /// vanished therefore contributes 0, not a negative amount. Meant for
 /// counters; for gauges subtract [`Exposition::sum`] results instead.
 pub fn delta(before: &Exposition, after: &Exposition, sel: &Selector) -> f64 {
@@ -230,7 +263,7 @@ pub fn delta(before: &Exposition, after: &Exposition, sel: &Selector) -> f64 {
         .into_iter()
         .map(|s| {
             let b = previous.get(&series_key(s)).copied().unwrap_or(0.0);
-            if s.value >= b { s.value - b } else { s.value }
+            super::delta::increase(b, s.value).value
         })
         .sum()
 }

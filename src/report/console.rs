@@ -1,12 +1,14 @@
 //! The console reporter: one line per step, expectations beside what came
 //! back for failures, a spinner on a terminal and plain lines in CI.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::fmt_duration;
 use crate::event::{Event, LoadProgress, Sink};
+use crate::load::model::RequestStats;
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 
 pub struct Console<W: Write> {
@@ -256,6 +258,11 @@ impl<W: Write> Sink for Console<W> {
                 "{signal}: stopping; finishing requests in flight and teardown (at most {}; send it again to skip the teardown)",
                 humantime::format_duration(*teardown_timeout)
             )),
+            Event::LoadFailures { requests } => {
+                for l in load_failure_lines(requests) {
+                    self.line(&l);
+                }
+            }
         }
     }
 }
@@ -283,6 +290,32 @@ impl<W: Write> Console<W> {
     }
 }
 
+/// Why a load run's requests failed: per request name with failures, how
+/// many, then its most frequent reasons, each as one expected-versus-actual
+/// example, so a red CI run names the assertion without opening
+/// summary.json.
+pub fn load_failure_lines(requests: &BTreeMap<String, RequestStats>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, r) in requests.iter().filter(|(_, r)| !r.failures.is_empty()) {
+        out.push(format!(
+            "  FAIL {name}: {} of {} requests failed",
+            r.error_count(),
+            r.count
+        ));
+        for f in &r.failures {
+            out.push(format!("         {} x {}", f.count, f.example));
+        }
+        let shown: u64 = r.failures.iter().map(|f| f.count).sum();
+        let rest = r.error_count().saturating_sub(shown);
+        if rest > 0 {
+            out.push(format!(
+                "         {rest} x other reasons (see summary.json)"
+            ));
+        }
+    }
+    out
+}
+
 pub fn load_progress_line(p: &LoadProgress) -> String {
     format!(
         "{:>5.0}s elapsed, {:>4.0}s left  {:>5} users  {:>9.1} req/s  {} requests, {} errors  p95 {}",
@@ -294,4 +327,48 @@ pub fn load_progress_line(p: &LoadProgress) -> String {
         p.errors,
         fmt_duration(p.p95)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::model::{FailureReason, new_histogram};
+
+    #[test]
+    fn failure_lines_name_the_assertion_and_count_the_rest() {
+        let reason = |key: &str, count, example: &str| FailureReason {
+            key: key.into(),
+            count,
+            example: example.into(),
+        };
+        let failing = RequestStats {
+            method: "GET".into(),
+            path: "/api/metrics".into(),
+            histogram: new_histogram(),
+            count: 300,
+            errors: [
+                ("metric:x".to_string(), 9),
+                ("status:status".to_string(), 3),
+            ]
+            .into(),
+            failures: vec![reason(
+                "metric:x",
+                9,
+                r#"histogram x p95 by t: expected < 0.1, actual {t="a"} 0.13 (23 samples)"#,
+            )],
+        };
+        let mut clean = failing.clone();
+        clean.errors.clear();
+        clean.failures.clear();
+        let requests: BTreeMap<String, RequestStats> =
+            [("a".to_string(), clean), ("b".to_string(), failing)].into();
+        assert_eq!(
+            load_failure_lines(&requests),
+            [
+                "  FAIL b: 12 of 300 requests failed",
+                r#"         9 x histogram x p95 by t: expected < 0.1, actual {t="a"} 0.13 (23 samples)"#,
+                "         3 x other reasons (see summary.json)",
+            ]
+        );
+    }
 }

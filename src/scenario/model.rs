@@ -289,10 +289,19 @@ pub struct MetricAssert {
     /// empty: over all series summed.
     #[serde(default)]
     pub by: Vec<String>,
-    /// Compare `value - ${var}` where var was captured earlier from the same
-    /// selector (`capture: { before: { metric: ... } }`).
+    /// Compare the increase since `${var}`, captured earlier from the same
+    /// selector (`capture: { before: { metric: ... } }`). For a `sample` it is
+    /// `value - before`; for a `histogram` the quantile is taken over the
+    /// observations made since the capture (bucket-wise difference). A lower
+    /// reading than the capture means the server restarted: the increase is
+    /// then what it counted since the restart, and the report says so.
     #[serde(default)]
     pub delta_from: Option<String>,
+    /// For `histogram`: a quantile over fewer observations than this
+    /// (default 20) says little (one slow first query is the p95 of ten);
+    /// such a group is inconclusive, reported as a warning, not a failure.
+    #[serde(default)]
+    pub min_samples: Option<u32>,
     /// What a declared family without samples (or an unmatched selector)
     /// means: `fail` (default), `warn` (passes, reported), or `pass`.
     #[serde(default)]

@@ -459,8 +459,12 @@ impl<'a> Validator<'a> {
         }
         if let Some(v) = &m.delta_from {
             let near = format!(r#"\bdelta_from\s*:\s*(?P<at>["']?{})"#, regex::escape(v));
-            if m.sample.is_none() {
-                self.err_near(at, &near, "`delta_from` applies to `sample` only");
+            if m.sample.is_none() && m.histogram.is_none() {
+                self.err_near(
+                    at,
+                    &near,
+                    "`delta_from` applies to `sample` and `histogram` only",
+                );
             } else if !defined.contains(v) {
                 let known = if defined.is_empty() {
                     "none is defined yet".to_string()

@@ -119,6 +119,7 @@ fn request(name: &str, r: &RequestStats, names: &Names, elapsed_s: f64) -> Value
     v["path"] = json!(r.path);
     v["hlog_tag"] = json!(stem);
     v["hgrm"] = json!(format!("{stem}.hgrm"));
+    v["failures"] = json!(r.failures);
     v
 }
 
