@@ -141,5 +141,17 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
         first["example"].as_str().unwrap().starts_with(server_side),
         "{f:#}"
     );
+    // And so do JUnit (the error budget's failure text) and report.html.
+    let run = dir.path().join("run");
+    let xml = support::junit_valid(&run.join("junit.xml"));
+    let escaped = server_side
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(xml.contains(&escaped), "{xml}");
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("Why requests failed"), "no reasons in report.html");
+    assert!(html.contains(&escaped), "reason line missing from report.html");
     b.stop().await;
 }

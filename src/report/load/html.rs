@@ -560,6 +560,14 @@ pub fn render(
     }
     o.push_str("</dl>");
     let _ = write!(o, "<h2>Service-level objectives</h2>{}", slo_table(results));
+    let why = crate::report::console::load_failure_lines(&m.requests);
+    if !why.is_empty() {
+        let _ = write!(
+            o,
+            "<h2>Why requests failed</h2><pre class=\"why\">{}</pre>",
+            esc(&why.join("\n"))
+        );
+    }
     o.push_str("<h2>Over time</h2><div class=\"charts\">");
     for (title, svg) in [
         ("Throughput (requests/s)", &throughput),

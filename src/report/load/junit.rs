@@ -50,7 +50,7 @@ pub fn render(
         suite.add_test_case(interrupted_case(sig, settings, m));
     }
     for r in results {
-        suite.add_test_case(case(r));
+        suite.add_test_case(case(r, m));
     }
     if let Some(s) = &m.server {
         if !s.warnings.is_empty() {
@@ -100,16 +100,25 @@ fn case_name(r: &SloResult) -> String {
     }
 }
 
-fn case(r: &SloResult) -> TestCase {
+fn case(r: &SloResult, m: &Measurements) -> TestCase {
     let status = if r.passed {
         TestCaseStatus::success()
     } else {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
         s.set_type("slo");
         s.set_message(xml_safe(&r.message));
+        // Why the requests failed, as the console says it: the reader of a
+        // red CI run should not have to open summary.json.
+        let why = match m.requests.get(&r.scope) {
+            Some(stats) if !stats.failures.is_empty() => {
+                let one = std::collections::BTreeMap::from([(r.scope.clone(), stats.clone())]);
+                format!("\n{}", crate::report::console::load_failure_lines(&one).join("\n"))
+            }
+            _ => String::new(),
+        };
         // GitLab shows the element text, not the message attribute.
         s.set_description(xml_safe(&format!(
-            "{}\n(objective from {})",
+            "{}\n(objective from {}){why}",
             r.message, r.origin
         )));
         s
