@@ -151,7 +151,13 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
         .replace('"', "&quot;");
     assert!(xml.contains(&escaped), "{xml}");
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
-    assert!(html.contains("Why requests failed"), "no reasons in report.html");
-    assert!(html.contains(&escaped), "reason line missing from report.html");
+    assert!(
+        html.contains("Why requests failed"),
+        "no reasons in report.html"
+    );
+    assert!(
+        html.contains(&escaped),
+        "reason line missing from report.html"
+    );
     b.stop().await;
 }

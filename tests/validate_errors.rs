@@ -105,6 +105,7 @@ bad_scenarios! {
     multi_error => "multi-error",
     unknown_keys_in_two_steps => "unknown-keys-in-two-steps",
     bad_value_and_bad_reference => "bad-value-and-bad-reference",
+    secret_not_a_variable => "secret-not-a-variable",
 }
 
 /// Files with several defects: every one is reported (the snapshots show

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use super::{AssertionResult, Kind, Observed, Response, excerpt};
+use super::{AssertionResult, Kind, Observed, Response};
 use crate::scenario::model::{BodyAssert, Comparison, HeaderExpect, JsonType};
 use crate::scenario::template::Scope;
 
@@ -281,6 +281,5 @@ pub(super) fn header(
             values.iter().any(|v| v.contains(want.as_str())),
         ));
     }
-    let _ = excerpt;
     out
 }

@@ -180,6 +180,7 @@ impl<'a> Validator<'a> {
             self.step(step, &defined, &mut names);
             defined.extend(step.value.capture.keys().cloned());
         }
+        let secrets_key = regex::Regex::new(r"(?m)^secrets\s*:").expect("static regex");
         for name in &sc.secrets {
             if !defined.contains(name) && !self.assumed.vars.contains(name) {
                 let msg = format!(
@@ -187,10 +188,9 @@ impl<'a> Validator<'a> {
                 );
                 let re = regex::Regex::new(&format!(r"\b(?P<at>{})\b", regex::escape(name)))
                     .expect("escaped regex");
-                let start = regex::Regex::new(r"(?m)^secrets\s*:").expect("static regex");
                 match self
                     .src
-                    .find_from(1, 1, &start)
+                    .find_from(1, 1, &secrets_key)
                     .and_then(|(l, c)| self.src.find_from(l, c, &re))
                 {
                     Some((line, column)) => {

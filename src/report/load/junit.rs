@@ -112,7 +112,10 @@ fn case(r: &SloResult, m: &Measurements) -> TestCase {
         let why = match m.requests.get(&r.scope) {
             Some(stats) if !stats.failures.is_empty() => {
                 let one = std::collections::BTreeMap::from([(r.scope.clone(), stats.clone())]);
-                format!("\n{}", crate::report::console::load_failure_lines(&one).join("\n"))
+                format!(
+                    "\n{}",
+                    crate::report::console::load_failure_lines(&one).join("\n")
+                )
             }
             _ => String::new(),
         };
