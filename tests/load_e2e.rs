@@ -13,7 +13,7 @@ use postdeploy::http::HttpOptions;
 use postdeploy::load::model::{Measurements, StopReason};
 use postdeploy::load::{self, LoadOptions};
 use postdeploy::prepare::RequestDefaults;
-use postdeploy::scenario::{self, Loaded};
+use postdeploy::scenario::{self, ScenarioFile};
 use serde_json::json;
 use support::{lab, postdeploy, sqlite_backend, text};
 
@@ -25,8 +25,8 @@ fn fixture(name: &str) -> PathBuf {
     support::root().join("tests/fixtures/load").join(name)
 }
 
-fn scenarios(name: &str) -> Vec<Loaded> {
-    scenario::load_all(&[fixture(name)], &scenario::LoadOptions::default()).expect("fixture loads")
+fn scenarios(name: &str) -> Vec<ScenarioFile> {
+    scenario::read_all(&[fixture(name)], &scenario::ReadOptions::default()).expect("fixture loads")
 }
 
 fn options(target: &str) -> LoadOptions {
@@ -50,8 +50,8 @@ fn options(target: &str) -> LoadOptions {
     }
 }
 
-async fn run(loaded: &[Loaded], opts: &LoadOptions) -> Measurements {
-    let refs: Vec<&Loaded> = loaded.iter().collect();
+async fn run(loaded: &[ScenarioFile], opts: &LoadOptions) -> Measurements {
+    let refs: Vec<&ScenarioFile> = loaded.iter().collect();
     let _turn = if opts.rate.is_none() {
         Some(CLOSED.lock().await)
     } else {

@@ -155,7 +155,7 @@ async fn extension_methods_validate() {
     .expect("write scenario");
     let out = support::postdeploy(&["validate", file.to_str().expect("utf-8 path")]).await;
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
-    let loaded = postdeploy::scenario::load_file(&file, &Default::default()).expect("loads");
+    let loaded = postdeploy::scenario::read_file(&file, &Default::default()).expect("loads");
     let methods: Vec<&str> = loaded
         .scenario
         .steps

@@ -11,12 +11,12 @@ use http::{HeaderName, HeaderValue};
 use super::args::{Common, RunArgs};
 use crate::error::Error;
 use crate::http::parse_header;
-use crate::scenario::{self, LoadOptions, Loaded};
+use crate::scenario::{self, ReadOptions, ScenarioFile};
 use crate::target::Target;
 
 /// Reads and validates the scenario files named on the command line (or
 /// `scenarios/`), every problem of every file at once.
-pub fn read_scenarios(c: &Common) -> Result<Vec<Loaded>, Error> {
+pub fn read_scenarios(c: &Common) -> Result<Vec<ScenarioFile>, Error> {
     let vars = vars(c)?;
     let mut paths = c.scenarios.clone();
     if paths.is_empty() {
@@ -31,7 +31,7 @@ pub fn read_scenarios(c: &Common) -> Result<Vec<Loaded>, Error> {
     if schema_dirs.is_empty() && Path::new("schemas").is_dir() {
         schema_dirs.push(PathBuf::from("schemas"));
     }
-    scenario::load_all(&paths, &LoadOptions { schema_dirs, vars }).map_err(Error::Scenarios)
+    scenario::read_all(&paths, &ReadOptions { schema_dirs, vars }).map_err(Error::Scenarios)
 }
 
 /// `--var` and `--secret-var` values; the secret ones are registered.
@@ -64,7 +64,7 @@ pub fn vars(c: &Common) -> Result<BTreeMap<String, String>, Error> {
 
 /// Everything a run needs decided before the target is touched.
 pub struct RunSetup {
-    pub loaded: Vec<Loaded>,
+    pub loaded: Vec<ScenarioFile>,
     pub vars: BTreeMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub target: TargetChoice,
@@ -167,7 +167,7 @@ impl RunSetup {
     }
 
     /// The scenarios the tag filters keep; none is a usage error.
-    pub fn selected(&self, run: &RunArgs) -> Result<Vec<&Loaded>, Error> {
+    pub fn selected(&self, run: &RunArgs) -> Result<Vec<&ScenarioFile>, Error> {
         let s = crate::verify::select(&self.loaded, &run.tags, &run.skip_tags);
         if s.is_empty() {
             return Err(Error::usage("no scenario matches the tag filters"));

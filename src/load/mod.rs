@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use crate::event::{Event, LoadProgress, Sink};
 use crate::http::HttpOptions;
 use crate::prepare::RequestDefaults;
-use crate::scenario::Loaded;
+use crate::scenario::ScenarioFile;
 
 use crate::signals::Signal;
 use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
@@ -91,7 +91,7 @@ pub enum LoadError {
 }
 
 impl LoadOptions {
-    pub fn validate(&self, scenarios: &[&Loaded]) -> Result<(), LoadError> {
+    pub fn validate(&self, scenarios: &[&ScenarioFile]) -> Result<(), LoadError> {
         if scenarios.is_empty() {
             return Err(LoadError::Invalid("no scenario to run".into()));
         }
@@ -151,7 +151,7 @@ impl LoadOptions {
         Ok(())
     }
 
-    pub fn settings(&self, scenarios: &[&Loaded]) -> Settings {
+    pub fn settings(&self, scenarios: &[&ScenarioFile]) -> Settings {
         Settings {
             target: self.request.target.to_string(),
             target_local: self.target_local,
@@ -180,7 +180,7 @@ impl LoadOptions {
 
 /// The request names a run of `scenarios` can measure: step and teardown
 /// names (steps of the same name share one), as `--slo` scopes name them.
-pub fn request_names(scenarios: &[&Loaded]) -> std::collections::BTreeSet<String> {
+pub fn request_names(scenarios: &[&ScenarioFile]) -> std::collections::BTreeSet<String> {
     scenarios
         .iter()
         .flat_map(|l| l.scenario.steps.iter().chain(&l.scenario.teardown))
@@ -191,7 +191,7 @@ pub fn request_names(scenarios: &[&Loaded]) -> std::collections::BTreeSet<String
 /// Runs the load test until the duration, `max_requests` or `interrupt`
 /// ends it; emits a progress event once a second.
 pub async fn run(
-    scenarios: &[&Loaded],
+    scenarios: &[&ScenarioFile],
     opts: &LoadOptions,
     interrupt: impl Future<Output = Signal>,
     abandon: impl Future<Output = ()>,

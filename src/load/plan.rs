@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::client::Ready;
 use super::recorder::Name;
 use crate::prepare::{RequestDefaults, prepare};
-use crate::scenario::Loaded;
+use crate::scenario::ScenarioFile;
 use crate::scenario::model::Step;
 use crate::scenario::template::{Scope, VarRef, json_references, references};
 
@@ -31,7 +31,7 @@ pub struct StepPlan {
 pub struct ScenarioPlan {
     pub name: String,
     pub weight: u32,
-    pub loaded: Loaded,
+    pub loaded: ScenarioFile,
     /// Scenario `vars` overlaid with `--var`s, plus secrets from `${env.X}`.
     pub base: Scope,
     pub steps: Vec<StepPlan>,
@@ -83,7 +83,7 @@ fn step_vars(step: &Step) -> Vec<String> {
 /// Compiles the selected scenarios. Request names are step names; steps of
 /// different scenarios with the same name share one request name.
 pub fn compile(
-    scenarios: &[&Loaded],
+    scenarios: &[&ScenarioFile],
     vars: &BTreeMap<String, String>,
     request: &RequestDefaults,
 ) -> Plan {
@@ -169,7 +169,7 @@ mod tests {
     fn only_steps_without_captured_values_are_rendered_once() {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/load/crud.yaml");
-        let l = crate::scenario::load_file(&path, &Default::default()).expect("fixture");
+        let l = crate::scenario::read_file(&path, &Default::default()).expect("fixture");
         let req = RequestDefaults {
             target: url::Url::parse("http://127.0.0.1:1/").unwrap(),
             headers: Vec::new(),

@@ -1,9 +1,9 @@
-//! Scenario files: the typed model, loading with positions, validation and
+//! Scenario files: the typed model, reading with positions, validation and
 //! templating. Everything here runs before the first request is sent.
 
-mod load;
 pub mod model;
 mod repair;
+mod source;
 pub mod template;
 mod tree;
 mod validate;
@@ -14,13 +14,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-pub use load::{Parsed, ScenarioError, Source};
 pub use model::Scenario;
+pub use source::{Parsed, ScenarioError, Source};
 pub use validate::Schemas;
 
 /// A scenario that parsed and validated, with what the runners need.
 #[derive(Debug, Clone)]
-pub struct Loaded {
+pub struct ScenarioFile {
     pub path: PathBuf,
     /// Hex SHA-256 of the file, recorded in reports so runs can be tied to
     /// the exact checks they ran.
@@ -33,7 +33,7 @@ pub struct Loaded {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
+pub struct ReadOptions {
     /// Extra directories searched for schema files named in `expect.schema`.
     pub schema_dirs: Vec<PathBuf>,
     /// Variables given on the command line (they count as defined).
@@ -75,7 +75,7 @@ pub fn discover(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
 }
 
 /// Loads and validates one file, reporting every problem found in it.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<ScenarioError>> {
+pub fn read_file(path: &Path, opts: &ReadOptions) -> Result<ScenarioFile, Vec<ScenarioError>> {
     let src = Source::read(path).map_err(|e| vec![e])?;
     let parsed = src.parse_all();
     let mut errors = parsed.errors;
@@ -110,7 +110,7 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Scenario
             template::VarRef::Var(_) => None,
         })
         .collect();
-    Ok(Loaded {
+    Ok(ScenarioFile {
         path: path.to_path_buf(),
         sha256: hex(&Sha256::digest(src.text.as_bytes())),
         scenario,
@@ -121,12 +121,15 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Loaded, Vec<Scenario
 
 /// Loads every file; all errors of all files are returned together so a
 /// user fixes them in one pass.
-pub fn load_all(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Loaded>, Vec<ScenarioError>> {
+pub fn read_all(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+) -> Result<Vec<ScenarioFile>, Vec<ScenarioError>> {
     let files = discover(paths).map_err(|e| vec![e])?;
     let mut loaded = Vec::new();
     let mut errors = Vec::new();
     for f in &files {
-        match load_file(f, opts) {
+        match read_file(f, opts) {
             Ok(l) => loaded.push(l),
             Err(e) => errors.extend(e),
         }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::load::{ScenarioError, Source};
 use super::model::{Capture, Comparison, FORMAT_VERSION, MetricAssert, Scenario, Step};
 use super::repair::Assumed;
+use super::source::{ScenarioError, Source};
 use super::template::{VarRef, json_references, references};
 
 /// Compiled JSON Schemas of one scenario, by the name the file uses.

@@ -351,7 +351,7 @@ impl SloSet {
 
 /// Builds the run's objectives from the scenarios and the command line.
 pub fn slo_set(
-    scenarios: &[&crate::scenario::Loaded],
+    scenarios: &[&crate::scenario::ScenarioFile],
     cli: &[String],
 ) -> Result<SloSet, SloParseError> {
     let mut set = SloSet::default();

@@ -21,7 +21,7 @@ use crate::outcome::{
     FORMAT, Phase, ReadyReport, RunReport, ScenarioReport, SoakCount, StepReport, Verdict,
 };
 use crate::prepare::RequestDefaults;
-use crate::scenario::Loaded;
+use crate::scenario::ScenarioFile;
 use crate::scenario::template::Scope;
 use crate::signals;
 
@@ -48,7 +48,11 @@ pub struct VerifyOptions {
 }
 
 /// Keeps the scenarios the tag filters select.
-pub fn select<'a>(all: &'a [Loaded], tags: &[String], skip: &[String]) -> Vec<&'a Loaded> {
+pub fn select<'a>(
+    all: &'a [ScenarioFile],
+    tags: &[String],
+    skip: &[String],
+) -> Vec<&'a ScenarioFile> {
     all.iter()
         .filter(|l| tags.is_empty() || l.scenario.tags.iter().any(|t| tags.contains(t)))
         .filter(|l| !l.scenario.tags.iter().any(|t| skip.contains(t)))
@@ -57,7 +61,7 @@ pub fn select<'a>(all: &'a [Loaded], tags: &[String], skip: &[String]) -> Vec<&'
 
 /// Runs the gate. Never fails: every problem is a verdict in the report.
 pub async fn run(
-    scenarios: &[&Loaded],
+    scenarios: &[&ScenarioFile],
     client: &Client,
     opts: &VerifyOptions,
     sink: &mut dyn Sink,
@@ -128,7 +132,7 @@ pub async fn run(
 /// Repeats the scenarios until `duration` has passed; each step's report is
 /// its last failure (or last pass) with run and failure counts.
 async fn soak(
-    scenarios: &[&Loaded],
+    scenarios: &[&ScenarioFile],
     client: &Client,
     opts: &VerifyOptions,
     duration: Duration,
@@ -238,7 +242,7 @@ struct ScenarioRun {
 }
 
 async fn run_scenario(
-    l: &Loaded,
+    l: &ScenarioFile,
     client: &Client,
     opts: &VerifyOptions,
     sink: &mut dyn Sink,

@@ -9,7 +9,7 @@ use crate::event::{Event, Sink};
 use crate::http::Client;
 use crate::outcome::ReadyReport;
 use crate::prepare::prepare;
-use crate::scenario::Loaded;
+use crate::scenario::ScenarioFile;
 use crate::scenario::model::Step;
 use crate::scenario::template::Scope;
 
@@ -17,7 +17,9 @@ use super::{VerifyOptions, ms};
 
 /// The step marked `readiness: true`, else the first step whose path
 /// mentions `health`.
-pub fn find_readiness_step<'a>(scenarios: &[&'a Loaded]) -> Option<(&'a Loaded, &'a Step)> {
+pub fn find_readiness_step<'a>(
+    scenarios: &[&'a ScenarioFile],
+) -> Option<(&'a ScenarioFile, &'a Step)> {
     let all = || {
         scenarios
             .iter()
@@ -29,7 +31,7 @@ pub fn find_readiness_step<'a>(scenarios: &[&'a Loaded]) -> Option<(&'a Loaded, 
 }
 
 pub async fn wait(
-    scenarios: &[&Loaded],
+    scenarios: &[&ScenarioFile],
     client: &Client,
     opts: &VerifyOptions,
     deadline: Duration,

@@ -4,7 +4,7 @@ use crate::check::{self, Context, Response};
 use crate::http::{Client, Prepared, TransportError};
 use crate::outcome::{Phase, StepReport, Verdict};
 use crate::prepare::prepare;
-use crate::scenario::Loaded;
+use crate::scenario::ScenarioFile;
 use crate::scenario::model::{Scenario, Step};
 use crate::scenario::template::{Scope, redact};
 
@@ -71,7 +71,7 @@ pub async fn execute(
     step: &Step,
     phase: Phase,
     sc: &Scenario,
-    l: &Loaded,
+    l: &ScenarioFile,
     client: &Client,
     opts: &VerifyOptions,
     scope: &mut Scope,
