@@ -219,8 +219,9 @@ fn verify_flags_end_in_exit_2_or_a_run() {
 fn scenario_numbers_end_in_exit_2_or_a_run() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let ran = std::cell::Cell::new(0u32);
     let mut runner = TestRunner::new(Config {
-        cases: 32,
+        cases: 48,
         failure_persistence: None,
         ..Config::default()
     });
@@ -242,15 +243,15 @@ fn scenario_numbers_end_in_exit_2_or_a_run() {
                 if f != field {
                     return default.to_string();
                 }
-                let raw = if matches!(field, "timeout" | "max_latency" | "think") {
-                    d.clone()
+                if matches!(field, "timeout" | "max_latency" | "think" | "slo_p95") {
+                    format!("\"{}\"", d.replace('"', ""))
                 } else {
+                    // Bare, as a person writes a number; YAML decides its type.
                     n.clone()
-                };
-                format!("\"{}\"", raw.replace('"', ""))
+                }
             };
             let yaml = format!(
-                "version: 1\nname: numbers\nweight: {weight}\ndefaults:\n  timeout: {timeout}\n  max_latency: {max_latency}\nsteps:\n  - name: health\n    think: {think}\n    repeat: {repeat}\n    request: {{ method: GET, path: /api/health }}\n    expect:\n      status: {status}\n  - name: metrics\n    request: {{ method: GET, path: /api/metrics }}\n    expect:\n      metrics:\n        - histogram: http_request_duration_seconds\n          quantile: {quantile}\n          lt: {lt}\n          if_empty: warn\n",
+                "version: 1\nname: numbers\nweight: {weight}\ndefaults:\n  timeout: {timeout}\n  max_latency: {max_latency}\nsteps:\n  - name: health\n    think: {think}\n    repeat: {repeat}\n    request: {{ method: GET, path: /api/health }}\n    expect:\n      status: {status}\n  - name: metrics\n    request: {{ method: GET, path: /api/metrics }}\n    expect:\n      metrics:\n        - histogram: http_request_duration_seconds\n          quantile: {quantile}\n          lt: {lt}\n          min_samples: {min_samples}\n          if_empty: warn\nslo:\n  \"*\": {{ p95: {slo_p95}, error_rate: {slo_error_rate} }}\n",
                 weight = v("weight", "1"),
                 timeout = v("timeout", "5s"),
                 max_latency = v("max_latency", "1s"),
@@ -259,6 +260,9 @@ fn scenario_numbers_end_in_exit_2_or_a_run() {
                 status = v("status", "200"),
                 quantile = v("quantile", "0.5"),
                 lt = v("lt", "10"),
+                min_samples = v("min_samples", "20"),
+                slo_p95 = v("slo_p95", "1s"),
+                slo_error_rate = v("slo_error_rate", "1%"),
             );
             let f = dir.path().join("numbers.yaml");
             std::fs::write(&f, &yaml).unwrap();
@@ -268,6 +272,7 @@ fn scenario_numbers_end_in_exit_2_or_a_run() {
             assert_clean(&args, code, &err);
             prop_assert!(matches!(code, Some(0 | 2)), "{yaml}\n{err}");
             if code == Some(0) {
+                ran.set(ran.get() + 1);
                 let junit = dir.path().join("j.xml");
                 let args = strings(&[
                     "verify",
@@ -283,4 +288,6 @@ fn scenario_numbers_end_in_exit_2_or_a_run() {
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));
+    // Accepted values must have reached a run, or this proves little.
+    assert!(ran.get() > 0, "no generated scenario validated");
 }
