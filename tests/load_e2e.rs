@@ -374,8 +374,56 @@ async fn usage_errors_exit_2_before_sending() {
             "--slo",
             "p95 is small",
         ],
+        // A scope that names no request: found before the attack.
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--slo",
+            "helth:p99<1s",
+        ],
+        // An --out that cannot be created: found before the attack.
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--out",
+            "/proc/postdeploy-cannot-write-here",
+        ],
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--rate",
+            "1e-300",
+        ],
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--duration",
+            "99999999999999999999.5h",
+        ],
+        vec![
+            "load",
+            f,
+            "--target",
+            "http://127.0.0.1:9",
+            "--max-in-flight",
+            "18446744073709551616",
+        ],
     ] {
         let o = postdeploy(&args).await;
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        if args.contains(&"helth:p99<1s") {
+            assert!(err.contains(r#"did you mean "health"?"#), "{err}");
+        }
     }
 }

@@ -51,7 +51,8 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         .out
         .clone()
         .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
-    report::check_dir_writable(&out_dir).map_err(Error::internal)?;
+    report::check_dir_writable(&out_dir)
+        .map_err(|e| Error::usage(format!("--out: {e:#}; nothing was sent")))?;
 
     let target = setup.target.resolve().await?;
     opts.request.target = target.url().clone();

@@ -20,7 +20,8 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     }
     // A report path that cannot be written would lose the whole run.
     for p in std::iter::once(&a.junit).chain(a.json.iter()) {
-        report::check_writable(p).map_err(Error::internal)?;
+        report::check_writable(p)
+            .map_err(|e| Error::usage(format!("{}: {e:#}; nothing was sent", p.display())))?;
     }
     let client = Client::new(&HttpOptions {
         insecure: a.run.insecure,
