@@ -58,6 +58,23 @@ async fn finish(child: tokio::process::Child, limit: Duration) -> (Option<i32>, 
     (out.status.code(), text)
 }
 
+/// `load` of the projects CRUD flow for a minute: long enough that only a
+/// signal ends it.
+fn spawn_crud_load(url: &str, users: u32, out: &Path) -> tokio::process::Child {
+    spawn(&[
+        "load",
+        "scenarios/projects-crud.yaml",
+        "--target",
+        url,
+        "--users",
+        &users.to_string(),
+        "--duration",
+        "60s",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 fn read_json(p: &Path) -> Value {
     let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_slice(&bytes).expect("JSON")
@@ -69,18 +86,7 @@ async fn load_interrupted(sig: &str, code: i32, key: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let url = b.url();
-    let child = spawn(&[
-        "load",
-        "scenarios/projects-crud.yaml",
-        "--target",
-        &url,
-        "--users",
-        "16",
-        "--duration",
-        "60s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let child = spawn_crud_load(&url, 16, &out);
     tokio::time::sleep(Duration::from_secs(3)).await;
     send(&child, sig);
     let (status, text) = finish(child, Duration::from_secs(40)).await;
@@ -187,18 +193,7 @@ async fn a_second_signal_abandons_a_slow_teardown_but_still_reports() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let url = b.url();
-    let child = spawn(&[
-        "load",
-        "scenarios/projects-crud.yaml",
-        "--target",
-        &url,
-        "--users",
-        "4",
-        "--duration",
-        "60s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let child = spawn_crud_load(&url, 4, &out);
     tokio::time::sleep(Duration::from_secs(2)).await;
     lab(
         &url,
