@@ -224,3 +224,42 @@ async fn a_second_signal_abandons_a_slow_teardown_but_still_reports() {
     lab(&url, "reset", json!({})).await;
     b.stop().await;
 }
+
+/// With `--target local` the embedded backend must outlive the teardown
+/// that the signal starts: it is stopped only after the reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_with_the_local_target_still_tears_down_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let json = dir.path().join("verify.json");
+    let child = spawn(&[
+        "verify",
+        "scenarios/projects-crud.yaml",
+        "--target",
+        "local",
+        "--soak",
+        "1m",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    send(&child, "TERM");
+    let (status, text) = finish(child, Duration::from_secs(40)).await;
+    assert_eq!(status, Some(143), "{text}");
+    junit_valid(&junit);
+    let v = read_json(&json);
+    assert_eq!(v["target_local"], true);
+    assert_eq!(v["stopped_by"], "sigterm");
+    let teardown: Vec<&Value> = v["scenarios"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["phase"] == "teardown")
+        .collect();
+    assert!(!teardown.is_empty(), "{v:#}");
+    for s in teardown {
+        assert_ne!(s["verdict"], "error", "teardown failed: {s:#}\n{text}");
+    }
+}
