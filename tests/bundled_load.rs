@@ -120,13 +120,10 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
         .unwrap_or_else(|| panic!("no reason line with `{server_side}`:\n{out}"));
     assert!(line.trim_end().ends_with("samples)"), "{line}");
 
-    // The client sees it too, on the health step itself.
+    // The client sees it too: under load the health step's 200 ms budget
+    // is judged as its p99.
     assert!(
-        out.contains("  FAIL health is healthy with the database connected: "),
-        "{out}"
-    );
-    assert!(
-        out.contains("latency: expected <= 200ms, actual 3"),
+        out.contains(r#"BREACHED p99 of "health is healthy with the database connected" was 3"#),
         "{out}"
     );
 

@@ -1,10 +1,8 @@
 //! What the runners execute: scenarios compiled once before the attack.
-//! Each step knows its request-name index, its latency budget, the
-//! variables it needs, and (when it needs no captured value) its request
+//! Each step knows its request-name index, the variables it needs, and (when it needs no captured value) its request
 //! already rendered, so the hot path does not re-render templates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -19,7 +17,6 @@ pub struct StepPlan {
     /// Index into the run's request names.
     pub name: usize,
     pub step: Step,
-    pub budget: Option<Duration>,
     /// Variables the request reads (`${var}`, not `${env.X}`).
     pub vars: Vec<String>,
     /// The request rendered once, when it reads no captured value.
@@ -132,11 +129,6 @@ pub fn compile(
                 .map(Ready::new);
             StepPlan {
                 name: idx,
-                budget: step
-                    .expect
-                    .max_latency
-                    .or(sc.defaults.max_latency)
-                    .map(|d| d.0),
                 vars,
                 cached,
                 has_captures: !step.capture.is_empty(),

@@ -29,6 +29,9 @@ use crate::scenario::values::{Ratio, parse_duration};
 /// Scope key of objectives that judge the whole run.
 pub const WHOLE_RUN: &str = "*";
 
+/// Origin of the p99 objectives derived from steps' `max_latency`.
+const BUDGET_ORIGIN: &str = "the step's max_latency";
+
 /// What an objective measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -302,6 +305,48 @@ impl SloSet {
         }
     }
 
+    /// Under load a step's `max_latency` is judged as its p99: a load test
+    /// measures a distribution, and one scheduler hiccup in thousands of
+    /// requests must not fail the gate, while a budget most requests miss
+    /// must. An explicit p99 (scenario `slo:` or `--slo`) wins over the
+    /// budget; among steps of one name the stricter budget stays.
+    pub fn add_budgets(&mut self, file: &crate::scenario::ScenarioFile) {
+        let sc = &file.scenario;
+        let explicit: Vec<&String> = self
+            .objectives
+            .iter()
+            .filter(|((_, m), o)| *m == Metric::P99 && !o.origin.starts_with(BUDGET_ORIGIN))
+            .map(|((s, _), _)| s)
+            .collect();
+        let mut derived = Vec::new();
+        for step in sc.steps.iter().chain(&sc.teardown) {
+            let step = &step.value;
+            let Some(budget) = step.expect.max_latency.or(sc.defaults.max_latency) else {
+                continue;
+            };
+            if explicit.contains(&&step.name) {
+                continue;
+            }
+            derived.push((
+                step.name.clone(),
+                Objective {
+                    op: Op::Le,
+                    threshold: budget.0.as_secs_f64() * 1000.0,
+                    origin: format!("{BUDGET_ORIGIN} in {}", file.path.display()),
+                },
+            ));
+        }
+        for (name, new) in derived {
+            let key = (name, Metric::P99);
+            match self.objectives.get(&key) {
+                Some(old) if !new.stricter_than(old) => {}
+                _ => {
+                    self.objectives.insert(key, new);
+                }
+            }
+        }
+    }
+
     /// Adds (or replaces) objectives from `--slo` arguments.
     pub fn add_cli(&mut self, args: &[String]) -> Result<(), SloParseError> {
         for a in args {
@@ -357,6 +402,9 @@ pub fn slo_set(
     let mut set = SloSet::default();
     for s in scenarios {
         set.add_scenario(&s.path.display().to_string(), &s.scenario.slo);
+    }
+    for s in scenarios {
+        set.add_budgets(s);
     }
     set.add_cli(cli)?;
     Ok(set)
@@ -608,6 +656,29 @@ pub(crate) fn num(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_budgets_become_p99_objectives_unless_a_p99_is_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s.yaml");
+        std::fs::write(
+            &f,
+            "version: 1\nname: s\ndefaults: { max_latency: 500ms }\nslo:\n  b: { p99: 900ms }\nsteps:\n  - name: a\n    request: { path: /a }\n    expect: { max_latency: 200ms }\n  - name: b\n    request: { path: /b }\n  - name: c\n    request: { path: /c }\n",
+        )
+        .unwrap();
+        let file = crate::scenario::read_file(&f, &Default::default()).expect("valid");
+        let set = slo_set(&[&file], &["c:p99<=50ms".into()]).unwrap();
+        let p99 = |n: &str| set.get(n, Metric::P99).map(|o| o.threshold);
+        assert_eq!(p99("a"), Some(200.0), "the step's own budget");
+        assert_eq!(p99("b"), Some(900.0), "the scenario's explicit p99 wins");
+        assert_eq!(p99("c"), Some(50.0), "--slo wins");
+        assert!(
+            set.get("a", Metric::P99)
+                .unwrap()
+                .origin
+                .contains("max_latency")
+        );
+    }
 
     fn ok(s: &str) -> (String, Metric, Op, f64) {
         let (scope, m, o) = parse_slo(s).unwrap_or_else(|e| panic!("{s}: {e}"));
