@@ -71,7 +71,11 @@ async fn bundled_scenarios_pass_under_load_ten_runs_in_a_row() {
         if o.status.code() != Some(0) || s["passed"] != true || !clean || out.contains("  FAIL ") {
             let why: Vec<&str> = out
                 .lines()
-                .filter(|l| l.starts_with("  FAIL ") || l.starts_with("         "))
+                .filter(|l| {
+                    l.starts_with("  FAIL ")
+                        || l.starts_with("         ")
+                        || l.contains("SLO BREACHED")
+                })
                 .collect();
             failed.push(format!(
                 "run {run}: exit {:?}\n{}\n{}",
