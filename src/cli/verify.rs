@@ -45,8 +45,10 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         soak: a.soak,
         teardown_timeout: a.run.teardown_timeout,
         target_local: setup.target.is_local(),
+        provenance: setup.provenance.clone(),
     };
-    let mut console = Console::new(super::stdout(), super::interactive());
+    let mut console = Console::new(super::stdout(), super::interactive())
+        .with_provenance(setup.provenance.line());
     let report = verify::run(&selected, &client, &opts, &mut console).await;
     let code = crate::verdict::judge_verify(&report);
     // The local backend is stopped whatever happens next; a failure to stop
