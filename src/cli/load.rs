@@ -87,6 +87,13 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
     }
+    if let Some(p) = report::github::step_summary_path() {
+        let md =
+            report::github::load_markdown(&settings, &measurements, &verdict, &setup.provenance);
+        if let Err(e) = report::github::append_summary(&p, &md) {
+            console.warning(&format!("GITHUB_STEP_SUMMARY: {e:#}"));
+        }
+    }
     let mut out = super::stdout();
     for r in &verdict.slo_results {
         let mark = if r.passed { "ok      " } else { "BREACHED" };
