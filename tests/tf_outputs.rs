@@ -248,8 +248,13 @@ async fn a_missing_output_name_gets_a_did_you_mean() {
 
 #[tokio::test]
 async fn tf_references_without_outputs_are_refused() {
+    let plain = "tests/fixtures/ci/passing.yaml";
+    refused(
+        "no-outputs-flag",
+        &["verify", plain, "--target", "tf:api_url"],
+    )
+    .await;
     let s = fixture("scenario.yaml");
-    refused("no-outputs-flag", &["verify", &s, "--target", "tf:api_url"]).await;
     refused(
         "no-outputs-scenario",
         &["verify", &s, "--target", "http://127.0.0.1:9/"],
