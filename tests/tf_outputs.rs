@@ -247,6 +247,16 @@ async fn a_missing_output_name_gets_a_did_you_mean() {
 }
 
 #[tokio::test]
+async fn validate_checks_tf_references_against_the_outputs() {
+    let f = fixture("outputs.json");
+    let s = fixture("scenario.yaml");
+    let ok = postdeploy(&["validate", &s, "--tf-outputs", &f], &[]).await;
+    assert_eq!(ok.status.code(), Some(0), "{}", support::text(&ok));
+    let bad = postdeploy(&["validate", &s], &[]).await;
+    assert_eq!(bad.status.code(), Some(INVALID), "{}", support::text(&bad));
+}
+
+#[tokio::test]
 async fn tf_references_without_outputs_are_refused() {
     let plain = "tests/fixtures/ci/passing.yaml";
     refused(

@@ -27,6 +27,10 @@ pub struct Common {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub common: Common,
+    /// The output of `terraform output -json`, so `${tf.NAME}` references
+    /// are checked against it (as `verify` and `load` would).
+    #[arg(long, value_name = "FILE|-")]
+    pub tf_outputs: Option<PathBuf>,
 }
 
 /// What `verify` and `load` share: where to send requests and how.

@@ -17,14 +17,9 @@ use crate::target::Target;
 use crate::tf::TfOutputs;
 
 /// Reads and validates the scenario files named on the command line (or
-/// `scenarios/`), every problem of every file at once.
-pub fn read_scenarios(c: &Common) -> Result<Vec<ScenarioFile>, Error> {
-    read_scenarios_with(c, BTreeMap::new())
-}
-
-/// As [`read_scenarios`], with variables from elsewhere (`tf.*`) that
-/// `--var` may override.
-fn read_scenarios_with(
+/// `scenarios/`), every problem of every file at once, with variables from
+/// elsewhere (`tf.*`) that `--var` may override.
+pub fn read_scenarios_with(
     c: &Common,
     mut vars: BTreeMap<String, String>,
 ) -> Result<Vec<ScenarioFile>, Error> {
