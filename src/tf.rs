@@ -131,8 +131,9 @@ impl TfOutputs {
         Ok(TfOutputs { outputs })
     }
 
-    /// Registers every sensitive value (each string and number in it, and
-    /// its JSON text) as a secret of the run.
+    /// Registers every sensitive value (each string in it, each number of
+    /// six characters or more, and the JSON text of maps and lists) as a
+    /// secret of the run.
     pub fn register_secrets(&self) {
         for o in self.outputs.values().filter(|o| o.sensitive) {
             register_all(&o.value);
@@ -258,7 +259,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
 fn register_all(v: &Value) {
     match v {
         Value::String(s) => crate::secrets::register(s),
-        Value::Number(n) => crate::secrets::register(&n.to_string()),
+        // A short number masked everywhere would corrupt every figure of
+        // every report (status codes, latencies); long ones (account
+        // numbers, PINs of six digits and more) are masked.
+        Value::Number(n) if n.to_string().len() >= 6 => crate::secrets::register(&n.to_string()),
+        Value::Number(_) => {}
         Value::Array(a) => a.iter().for_each(register_all),
         Value::Object(m) => m.values().for_each(register_all),
         Value::Bool(_) | Value::Null => {}
