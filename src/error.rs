@@ -19,6 +19,10 @@ pub enum Error {
         "no target given and CI is set: name the deployment with --target URL (or POSTDEPLOY_TARGET); --target local runs against the embedded backend on purpose"
     )]
     NoTargetInCi,
+    /// `--tf-outputs` that is not Terraform's outputs, or a reference to
+    /// an output that is not there. Nothing was sent.
+    #[error(transparent)]
+    Tf(#[from] crate::tf::TfError),
     /// postdeploy itself failed (runtime, local backend, writing reports).
     #[error("{0:#}")]
     Internal(anyhow::Error),
@@ -35,7 +39,9 @@ impl Error {
 
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Scenarios(_) | Error::Usage(_) | Error::NoTargetInCi => Exit::Invalid,
+            Error::Scenarios(_) | Error::Usage(_) | Error::NoTargetInCi | Error::Tf(_) => {
+                Exit::Invalid
+            }
             Error::Internal(_) => Exit::Internal,
         }
     }

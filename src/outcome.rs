@@ -115,6 +115,8 @@ pub struct RunReport {
     /// the run created may remain on the target.
     pub teardown_abandoned: bool,
     pub passed: bool,
+    /// Commit, branch, pipeline run, deploy, Terraform workspace, labels.
+    pub provenance: crate::provenance::Provenance,
 }
 
 impl RunReport {

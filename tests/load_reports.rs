@@ -195,8 +195,8 @@ fn summary_of(m: &Measurements) -> Value {
         m,
         &results,
         &Provenance {
-            git_commit: Some("0123abc".into()),
-            deploy_id: None,
+            commit: Some("0123abc".into()),
+            ..Provenance::default()
         },
     )
 }
@@ -378,7 +378,14 @@ fn junit_validates_and_names_breaches() {
     let dir = tempfile::tempdir().unwrap();
     let m = measurements();
     let outcome = judge_load(&m, &slos());
-    let files = load::write_all(dir.path(), &settings(), &m, &outcome).unwrap();
+    let files = load::write_all(
+        dir.path(),
+        &settings(),
+        &m,
+        &outcome,
+        &Provenance::default(),
+    )
+    .unwrap();
     assert!(!outcome.passed);
     let xml = support::junit_valid(&dir.path().join("junit.xml"));
     assert!(
@@ -517,7 +524,14 @@ fn html_is_self_contained_with_charts() {
     // (scripts/screenshot-report dir/report.html) or feed to other tools.
     if let Ok(dir) = std::env::var("POSTDEPLOY_REPORT_DIR") {
         let v = judge_load(&m, &slos());
-        load::write_all(std::path::Path::new(&dir), &settings(), &m, &v).unwrap();
+        load::write_all(
+            std::path::Path::new(&dir),
+            &settings(),
+            &m,
+            &v,
+            &Provenance::default(),
+        )
+        .unwrap();
     }
 }
 
@@ -549,6 +563,6 @@ fn provenance_prefers_the_first_ci_variable_set() {
     ]
     .into();
     let p = Provenance::from_lookup(|k| env.get(k).map(|v| v.to_string()));
-    assert_eq!(p.git_commit.as_deref(), Some("gitlab"));
+    assert_eq!(p.commit.as_deref(), Some("gitlab"));
     assert_eq!(p.deploy_id.as_deref(), Some("d-42"));
 }

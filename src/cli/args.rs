@@ -27,6 +27,10 @@ pub struct Common {
 pub struct ValidateArgs {
     #[command(flatten)]
     pub common: Common,
+    /// The output of `terraform output -json`, so `${tf.NAME}` references
+    /// are checked against it (as `verify` and `load` would).
+    #[arg(long, value_name = "FILE|-")]
+    pub tf_outputs: Option<PathBuf>,
 }
 
 /// What `verify` and `load` share: where to send requests and how.
@@ -60,6 +64,20 @@ pub struct RunArgs {
     /// of begun scenarios may take before they are abandoned.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
     pub teardown_timeout: Duration,
+    /// The output of `terraform output -json` (a file, or `-` for stdin):
+    /// `${tf.NAME}` in scenarios and flags, `--target tf:NAME`. Sensitive
+    /// outputs are secrets.
+    #[arg(long, value_name = "FILE|-")]
+    pub tf_outputs: Option<PathBuf>,
+    /// Terraform workspace recorded in every report [default: TF_WORKSPACE].
+    #[arg(long, value_name = "NAME")]
+    pub tf_workspace: Option<String>,
+    /// Terraform state serial recorded in every report.
+    #[arg(long, value_name = "N")]
+    pub tf_serial: Option<u64>,
+    /// A `key=value` recorded in every report's provenance (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -56,7 +56,8 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
 
     let target = setup.target.resolve().await?;
     opts.request.target = target.url().clone();
-    let mut console = Console::new(super::stdout(), super::interactive());
+    let mut console = Console::new(super::stdout(), super::interactive())
+        .with_provenance(setup.provenance.line());
     let measured = crate::load::run(
         &selected,
         &opts,
@@ -69,8 +70,14 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     let measurements = measured.map_err(load_error)?;
     let verdict = crate::verdict::judge_load(&measurements, &slos);
     let settings = opts.settings(&selected);
-    report::load::write_all(&out_dir, &settings, &measurements, &verdict)
-        .map_err(|e| Error::internal(e.context("writing the load reports")))?;
+    report::load::write_all(
+        &out_dir,
+        &settings,
+        &measurements,
+        &verdict,
+        &setup.provenance,
+    )
+    .map_err(|e| Error::internal(e.context("writing the load reports")))?;
     if a.out.is_none() {
         // Only now: `latest` must never point at a run without reports.
         if let Err(e) = crate::load::out::link_latest(&out_dir) {
@@ -79,6 +86,13 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     }
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
+    }
+    if let Some(p) = report::github::step_summary_path() {
+        let md =
+            report::github::load_markdown(&settings, &measurements, &verdict, &setup.provenance);
+        if let Err(e) = report::github::append_summary(&p, &md) {
+            console.warning(&format!("GITHUB_STEP_SUMMARY: {e:#}"));
+        }
     }
     let mut out = super::stdout();
     for r in &verdict.slo_results {

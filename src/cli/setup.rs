@@ -11,13 +11,19 @@ use http::{HeaderName, HeaderValue};
 use super::args::{Common, RunArgs};
 use crate::error::Error;
 use crate::http::parse_header;
+use crate::provenance::Provenance;
 use crate::scenario::{self, ReadOptions, ScenarioFile};
 use crate::target::Target;
+use crate::tf::TfOutputs;
 
 /// Reads and validates the scenario files named on the command line (or
-/// `scenarios/`), every problem of every file at once.
-pub fn read_scenarios(c: &Common) -> Result<Vec<ScenarioFile>, Error> {
-    let vars = vars(c)?;
+/// `scenarios/`), every problem of every file at once, with variables from
+/// elsewhere (`tf.*`) that `--var` may override.
+pub fn read_scenarios_with(
+    c: &Common,
+    mut vars: BTreeMap<String, String>,
+) -> Result<Vec<ScenarioFile>, Error> {
+    vars.extend(vars_of(c)?);
     let mut paths = c.scenarios.clone();
     if paths.is_empty() {
         if !Path::new("scenarios").is_dir() {
@@ -35,7 +41,7 @@ pub fn read_scenarios(c: &Common) -> Result<Vec<ScenarioFile>, Error> {
 }
 
 /// `--var` and `--secret-var` values; the secret ones are registered.
-pub fn vars(c: &Common) -> Result<BTreeMap<String, String>, Error> {
+fn vars_of(c: &Common) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
     for (raw, secret, flag) in c
         .vars
@@ -65,9 +71,12 @@ pub fn vars(c: &Common) -> Result<BTreeMap<String, String>, Error> {
 /// Everything a run needs decided before the target is touched.
 pub struct RunSetup {
     pub loaded: Vec<ScenarioFile>,
+    /// `--var`, `--secret-var` and every `tf.PATH` of `--tf-outputs`.
     pub vars: BTreeMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub target: TargetChoice,
+    /// Collected once; every report carries it.
+    pub provenance: Provenance,
 }
 
 /// Where the run goes, decided before anything starts.
@@ -129,22 +138,40 @@ impl RunSetup {
         for raw in &run.headers {
             crate::secrets::register(raw.split_once(':').map_or(raw.as_str(), |(_, v)| v.trim()));
         }
-        let loaded = read_scenarios(common)?;
-        let vars = vars(common)?;
+        // Sensitive outputs are secrets before anything can print them.
+        let tf = run.tf_outputs.as_deref().map(TfOutputs::read).transpose()?;
+        if let Some(tf) = &tf {
+            tf.register_secrets();
+        }
+        let labels = crate::provenance::parse_labels(&run.labels).map_err(Error::Usage)?;
+        let provenance =
+            Provenance::from_env().with_flags(run.tf_workspace.as_deref(), run.tf_serial, &labels);
+        let tf_vars = tf.as_ref().map(TfOutputs::vars).unwrap_or_default();
+        let loaded = read_scenarios_with(common, tf_vars.clone())?;
+        let mut vars = tf_vars;
+        vars.extend(vars_of(common)?);
         let headers = run
             .headers
             .iter()
             .map(|h| {
-                parse_header(h)
+                let h = TfOutputs::render_flag(tf.as_ref(), "--header", h)?;
+                crate::secrets::register(h.split_once(':').map_or(h.as_str(), |(_, v)| v.trim()));
+                parse_header(&h)
                     .map_err(|e| Error::usage(format!("--header: {}", crate::secrets::redact(&e))))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let target = TargetChoice::decide(run.target.as_deref(), in_ci())?;
+        let given = run
+            .target
+            .as_deref()
+            .map(|t| TfOutputs::render_flag(tf.as_ref(), "--target", t))
+            .transpose()?;
+        let target = TargetChoice::decide(given.as_deref(), in_ci())?;
         let setup = RunSetup {
             loaded,
             vars,
             headers,
             target,
+            provenance,
         };
         let selected = setup.selected(run)?;
         // `${env.X}` values, wherever they are used: requests, bodies,

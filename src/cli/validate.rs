@@ -3,12 +3,24 @@
 use std::io::Write as _;
 
 use super::args::ValidateArgs;
-use super::setup::read_scenarios;
+use super::setup::read_scenarios_with;
 use crate::error::Error;
 use crate::exit::Exit;
 
 pub fn run(a: &ValidateArgs) -> Result<Exit, Error> {
-    let loaded = read_scenarios(&a.common)?;
+    let tf = a
+        .tf_outputs
+        .as_deref()
+        .map(crate::tf::TfOutputs::read)
+        .transpose()?;
+    if let Some(tf) = &tf {
+        tf.register_secrets();
+    }
+    let tf_vars = tf
+        .as_ref()
+        .map(crate::tf::TfOutputs::vars)
+        .unwrap_or_default();
+    let loaded = read_scenarios_with(&a.common, tf_vars)?;
     let mut out = super::stdout();
     for l in &loaded {
         let _ = writeln!(

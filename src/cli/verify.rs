@@ -1,5 +1,7 @@
 //! `postdeploy verify`: the gate, run once (or as a soak).
 
+use std::io::Write as _;
+
 use super::args::VerifyArgs;
 use super::setup::RunSetup;
 use crate::error::Error;
@@ -45,8 +47,10 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         soak: a.soak,
         teardown_timeout: a.run.teardown_timeout,
         target_local: setup.target.is_local(),
+        provenance: setup.provenance.clone(),
     };
-    let mut console = Console::new(super::stdout(), super::interactive());
+    let mut console = Console::new(super::stdout(), super::interactive())
+        .with_provenance(setup.provenance.line());
     let report = verify::run(&selected, &client, &opts, &mut console).await;
     let code = crate::verdict::judge_verify(&report);
     // The local backend is stopped whatever happens next; a failure to stop
@@ -60,6 +64,21 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         crate::secrets::global().redact_json(&mut v, &[]);
         let bytes = serde_json::to_vec_pretty(&v).map_err(Error::internal)?;
         report::write_redacted(p, &bytes).map_err(|e| Error::internal(e.context("JSON report")))?;
+    }
+    if report::github::in_actions() {
+        let mut out = super::stdout();
+        for line in report::github::verify_annotations(&report, &selected) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    // The job summary is a courtesy beside the reports: a failure to
+    // append is a warning, not the verdict.
+    if let Some(p) = report::github::step_summary_path() {
+        if let Err(e) =
+            report::github::append_summary(&p, &report::github::verify_markdown(&report))
+        {
+            console.warning(&format!("GITHUB_STEP_SUMMARY: {e:#}"));
+        }
     }
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));

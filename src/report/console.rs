@@ -15,6 +15,8 @@ pub struct Console<W: Write> {
     out: W,
     spinner: Option<ProgressBar>,
     interactive: bool,
+    /// Said on the line after the run's first one.
+    provenance: Option<String>,
 }
 
 impl<W: Write> Console<W> {
@@ -24,6 +26,20 @@ impl<W: Write> Console<W> {
             out,
             spinner: None,
             interactive,
+            provenance: None,
+        }
+    }
+
+    /// The run's provenance line ([`crate::provenance::Provenance::line`]),
+    /// printed right after the header line.
+    pub fn with_provenance(mut self, line: Option<String>) -> Self {
+        self.provenance = line;
+        self
+    }
+
+    fn provenance_line(&mut self) {
+        if let Some(p) = self.provenance.take() {
+            self.line(&format!("  {p}"));
         }
     }
 
@@ -172,6 +188,7 @@ impl<W: Write> Sink for Console<W> {
                     "postdeploy verify: {scenarios} scenario(s) against {target}{}",
                     local_note(*local)
                 ));
+                self.provenance_line();
             }
             Event::ReadyAttempt {
                 attempt,
@@ -248,6 +265,7 @@ impl<W: Write> Sink for Console<W> {
                     humantime::format_duration(*duration),
                     local_note(*local)
                 ));
+                self.provenance_line();
             }
             Event::LoadProgress(p) => self.load_progress(p),
             Event::LoadWarning { message } => self.line(&format!("warning: {message}")),

@@ -110,6 +110,18 @@ fn add_meta(suite: &mut TestSuite, run: &RunReport) {
     if let Some(p) = run.soak_passes {
         suite.add_property(("soak.passes", p.to_string().as_str()));
     }
+    add_provenance(suite, &run.provenance);
+}
+
+/// The run's provenance as `provenance.KEY` properties (labels as
+/// `provenance.label.KEY`), shared by the verify and load reports.
+pub fn add_provenance(suite: &mut TestSuite, prov: &crate::provenance::Provenance) {
+    for (k, v) in prov.pairs() {
+        suite.add_property((
+            xml_safe(&format!("provenance.{k}")).as_str(),
+            xml_safe(&v).as_str(),
+        ));
+    }
 }
 
 fn case(scenario: &str, step: &StepReport) -> TestCase {

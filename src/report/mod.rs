@@ -2,6 +2,7 @@
 //! Nothing here decides a verdict.
 
 pub mod console;
+pub mod github;
 pub mod junit;
 pub mod load;
 

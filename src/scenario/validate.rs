@@ -547,8 +547,14 @@ impl<'a> Validator<'a> {
                         .min()
                         .map(|(_, d)| format!("; did you mean `{d}`?"))
                         .unwrap_or_else(|| {
-                            " (define it in `vars`, pass `--var`, or capture it in an earlier step)"
-                                .to_string()
+                            if !n.starts_with(crate::tf::PREFIX) {
+                                " (define it in `vars`, pass `--var`, or capture it in an earlier step)"
+                            } else if defined.iter().any(|d| d.starts_with(crate::tf::PREFIX)) {
+                                " (no such Terraform output in --tf-outputs)"
+                            } else {
+                                " (pass --tf-outputs FILE, the output of `terraform output -json`)"
+                            }
+                            .to_string()
                         });
                     let near = format!(r"(?P<at>\$\{{\s*{}\s*\}})", regex::escape(&n));
                     self.err_near(at, &near, format!("undefined variable `{n}`{hint}"));

@@ -45,6 +45,8 @@ pub struct VerifyOptions {
     pub teardown_timeout: Duration,
     /// The target is the embedded backend (reports say so).
     pub target_local: bool,
+    /// Carried into the report as collected by the CLI.
+    pub provenance: crate::provenance::Provenance,
 }
 
 /// Keeps the scenarios the tag filters select.
@@ -87,6 +89,7 @@ pub async fn run(
         stopped_by: None,
         teardown_abandoned: false,
         passed: false,
+        provenance: opts.provenance.clone(),
     };
     if let Some(deadline) = opts.wait_ready {
         let r: ReadyReport = tokio::select! {

@@ -524,7 +524,7 @@ pub fn render(
         })
         .collect::<Vec<_>>()
         .join("; ");
-    let meta = [
+    let mut meta: Vec<(&str, String)> = vec![
         (
             "Started",
             m.started_at
@@ -542,7 +542,7 @@ pub fn render(
         ("Load", load),
         (
             "Git commit",
-            prov.git_commit.clone().unwrap_or_else(|| "–".into()),
+            prov.commit.clone().unwrap_or_else(|| "–".into()),
         ),
         (
             "Deploy id",
@@ -554,9 +554,16 @@ pub fn render(
             concat!("postdeploy ", env!("CARGO_PKG_VERSION")).to_string(),
         ),
     ];
+    // The rest of the provenance (commit and deploy id are above).
+    let extra: Vec<(String, String)> = prov
+        .pairs()
+        .into_iter()
+        .filter(|(k, _)| k != "commit" && k != "deploy_id")
+        .collect();
+    meta.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
     o.push_str("<dl class=\"meta\">");
     for (k, v) in meta {
-        let _ = write!(o, "<dt>{k}</dt><dd>{}</dd>", esc(&v));
+        let _ = write!(o, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
     }
     o.push_str("</dl>");
     let _ = write!(o, "<h2>Service-level objectives</h2>{}", slo_table(results));

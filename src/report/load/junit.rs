@@ -34,12 +34,7 @@ pub fn render(
         },
     ));
     suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
-    if let Some(c) = &prov.git_commit {
-        suite.add_property(("git_commit", xml_safe(c).as_str()));
-    }
-    if let Some(d) = &prov.deploy_id {
-        suite.add_property(("deploy_id", xml_safe(d).as_str()));
-    }
+    crate::report::junit::add_provenance(&mut suite, prov);
     for s in &settings.scenarios {
         suite.add_property((
             format!("scenario.{}.sha256", xml_safe(&s.name)).as_str(),

@@ -36,16 +36,15 @@ pub const HTML_FILE: &str = "report.html";
 pub const ALL_STEM: &str = "all";
 
 /// Writes every report of a judged run into `out_dir` (created if needed)
-/// and returns the files written, in writing order. The git commit and
-/// deploy id come from the environment.
+/// and returns the files written, in writing order.
 pub fn write_all(
     out_dir: &Path,
     settings: &Settings,
     m: &Measurements,
     verdict: &LoadVerdict,
+    prov: &Provenance,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let results = &verdict.slo_results;
-    let prov = Provenance::from_env();
     let names = Names::new(m.requests.keys());
     let mut files = Vec::new();
     let mut put_as = |name: &str, bytes: &[u8], redacted: bool| -> anyhow::Result<()> {
@@ -59,7 +58,7 @@ pub fn write_all(
         Ok(())
     };
 
-    let mut summary = summary::summary_json(settings, m, results, &prov);
+    let mut summary = summary::summary_json(settings, m, results, prov);
     crate::secrets::global().redact_json(&mut summary, &["histogram"]);
     put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
     // Tags are redacted stems (`Names`); the rest is numbers and base64.
@@ -76,14 +75,14 @@ pub fn write_all(
     }
     put(
         JUNIT_FILE,
-        junit::render(settings, m, results, &prov)?.as_bytes(),
+        junit::render(settings, m, results, prov)?.as_bytes(),
     )?;
     let mut listed: Vec<String> = vec![SUMMARY_FILE.into(), HLOG_FILE.into(), JUNIT_FILE.into()];
     listed.push(format!("{ALL_STEM}.hgrm"));
     listed.extend(m.requests.keys().map(|n| format!("{}.hgrm", names.stem(n))));
     put(
         HTML_FILE,
-        html::render(settings, m, results, &prov, &listed)?.as_bytes(),
+        html::render(settings, m, results, prov, &listed)?.as_bytes(),
     )?;
     Ok(files)
 }

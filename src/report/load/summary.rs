@@ -20,32 +20,7 @@ use crate::verdict::slo::{SloResult, all_data};
 /// Version tag of `summary.json`; bump on any breaking change.
 pub const FORMAT: &str = "postdeploy.load/v1";
 
-/// Where the run came from: read from the CI environment, passed in so the
-/// summary stays a pure function of its inputs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Provenance {
-    pub git_commit: Option<String>,
-    pub deploy_id: Option<String>,
-}
-
-impl Provenance {
-    /// GitHub Actions, GitLab CI and Jenkins name the commit differently;
-    /// the first one set wins. The deploy id is ours to define.
-    pub fn from_env() -> Provenance {
-        Provenance::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Provenance {
-        let first = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|k| get(k).filter(|v| !v.trim().is_empty()))
-        };
-        Provenance {
-            git_commit: first(&["GITHUB_SHA", "CI_COMMIT_SHA", "GIT_COMMIT"]),
-            deploy_id: first(&["POSTDEPLOY_DEPLOY_ID", "DEPLOY_ID"]),
-        }
-    }
-}
+pub use crate::provenance::Provenance;
 
 /// Base64 of the V2-DEFLATE serialization HdrHistogram's tools all read.
 /// None only for counts beyond i64 (the format's limit), which a run cannot
@@ -188,8 +163,9 @@ pub fn summary_json(
         "run": {
             "target": settings.target,
             "target_local": settings.target_local,
-            "git_commit": provenance.git_commit,
+            "git_commit": provenance.commit,
             "deploy_id": provenance.deploy_id,
+            "provenance": provenance,
             "model": model(settings.model),
             "users": settings.users,
             "rate": settings.rate,
