@@ -5,6 +5,7 @@
 //! reports (`report`).
 
 pub mod check;
+pub mod command;
 pub mod cli;
 pub mod error;
 pub mod event;
