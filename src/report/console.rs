@@ -151,7 +151,12 @@ fn command_line(r: &StepReport, c: &crate::outcome::CommandReport, tag: &str, na
         .soak
         .map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures))
         .unwrap_or_default();
-    let mut s = format!("  {tag} {name}  ($ {} -> {exit}{counts}{took}){soak}", c.line);
+    // One line on the console: newlines shown as `\n`, long lines cut.
+    let mut shown: String = c.line.replace('\n', "\\n");
+    if shown.chars().count() > 120 {
+        shown = format!("{}…", shown.chars().take(120).collect::<String>());
+    }
+    let mut s = format!("  {tag} {name}  ($ {shown} -> {exit}{counts}{took}){soak}");
     for a in r.failures() {
         s.push_str(&format!(
             "\n         {}: expected {}, got {}",
