@@ -172,10 +172,7 @@ pub async fn run(spec: &Spec) -> Result<Output, RunError> {
     }
 }
 
-async fn joined(
-    task: tokio::task::JoinHandle<(Vec<u8>, u64)>,
-    within: Duration,
-) -> (Vec<u8>, u64) {
+async fn joined(task: tokio::task::JoinHandle<(Vec<u8>, u64)>, within: Duration) -> (Vec<u8>, u64) {
     let abort = task.abort_handle();
     match tokio::time::timeout(within, task).await {
         Ok(r) => r.unwrap_or_default(),

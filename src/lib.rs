@@ -5,8 +5,8 @@
 //! reports (`report`).
 
 pub mod check;
-pub mod command;
 pub mod cli;
+pub mod command;
 pub mod error;
 pub mod event;
 pub mod exit;

@@ -122,7 +122,11 @@ async fn a_non_zero_exit_fails_and_stderr_is_judged() {
         ["exit_code", "stderr lines match /ResourceNotFound/"]
     );
     assert!(r.out.contains("exit_code: expected 0, got 3"), "{}", r.out);
-    assert!(r.junit.contains("exit_code: expected 0, got 3"), "{}", r.junit);
+    assert!(
+        r.junit.contains("exit_code: expected 0, got 3"),
+        "{}",
+        r.junit
+    );
 }
 
 /// Processes of group `pgid` still alive after a moment: SIGKILL is
@@ -226,7 +230,10 @@ async fn sigterm_kills_the_running_command_group_and_exits_143() {
     // Wait until the command has started (it writes its pid).
     let t0 = std::time::Instant::now();
     while std::fs::read_to_string(&pidfile).map_or(true, |s| !s.ends_with('\n')) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "the command never started");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the command never started"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pgid = read_pid(&pidfile);
@@ -240,7 +247,11 @@ async fn sigterm_kills_the_running_command_group_and_exits_143() {
         .expect("postdeploy stopped")
         .unwrap();
     assert_eq!(o.status.code(), Some(143), "{}", text(&o));
-    assert_eq!(survivors(pgid).await, Vec::<i32>::new(), "group {pgid} survived SIGTERM");
+    assert_eq!(
+        survivors(pgid).await,
+        Vec::<i32>::new(),
+        "group {pgid} survived SIGTERM"
+    );
     let xml = junit_valid(&junit);
     assert!(xml.contains("run interrupted"), "{xml}");
 }
@@ -259,11 +270,18 @@ async fn a_100_mb_flood_is_capped_in_bounded_memory() {
         100_000_000,
         "everything past the cap was read and dropped: {c:#}"
     );
-    assert!(r.junit.contains("bytes past the output cap dropped"), "{}", r.junit);
+    assert!(
+        r.junit.contains("bytes past the output cap dropped"),
+        "{}",
+        r.junit
+    );
     // The largest child this test process waited for: every postdeploy of
     // this binary. A 100 MB flood held in memory would show here.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) }, 0);
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) },
+        0
+    );
     let max_rss_mb = ru.ru_maxrss / 1024;
     assert!(max_rss_mb < 95, "peak RSS {max_rss_mb} MB");
 }
@@ -284,10 +302,16 @@ async fn a_program_not_found_is_an_error_and_a_validate_warning() {
     assert!(r.junit.contains("<error"), "{}", r.junit);
 
     let o = postdeploy(&["validate", &fixture("not-found.yaml")]).await;
-    assert_eq!(o.status.code(), Some(0), "a warning, never an error: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a warning, never an error: {}",
+        text(&o)
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("warning: ") && out.contains("not-found.yaml:3: program `pd-no-such-program-4c1e` is not on PATH"),
+        out.contains("warning: ")
+            && out.contains("not-found.yaml:3: program `pd-no-such-program-4c1e` is not on PATH"),
         "{out}"
     );
 }
@@ -359,7 +383,14 @@ async fn a_database_outage_logged_by_the_backend_fails_the_log_review() {
     let log = backend_log();
     let b = sqlite_backend().await;
     let var = format!("backend_log={}", log.display());
-    let r = verify(&[&fixture("backend-log.yaml"), "--target", &b.url(), "--var", &var]).await;
+    let r = verify(&[
+        &fixture("backend-log.yaml"),
+        "--target",
+        &b.url(),
+        "--var",
+        &var,
+    ])
+    .await;
     b.stop().await;
     assert_eq!(r.code, Some(1), "{}", r.out);
     let steps = r.report["scenarios"][0]["steps"].as_array().unwrap();
@@ -368,7 +399,10 @@ async fn a_database_outage_logged_by_the_backend_fails_the_log_review() {
     let matched = &steps[2]["command"]["matches"][0];
     assert!(matched["count"].as_u64().unwrap() >= 1);
     assert!(
-        matched["lines"][0].as_str().unwrap().contains("database error"),
+        matched["lines"][0]
+            .as_str()
+            .unwrap()
+            .contains("database error"),
         "{matched:#}"
     );
     assert!(r.junit.contains("database error"), "{}", r.junit);
@@ -410,7 +444,10 @@ async fn a_secret_echoed_by_a_command_is_in_no_artifact() {
         assert!(!t.contains("5e09b4"), "the canary leaked:\n{t}");
     }
     assert!(texts[0].contains("ERROR with token ***"), "{}", texts[0]);
-    assert!(texts[2].contains("sh -c"), "the command line is shown, masked");
+    assert!(
+        texts[2].contains("sh -c"),
+        "the command line is shown, masked"
+    );
 }
 
 #[tokio::test]

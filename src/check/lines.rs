@@ -130,10 +130,7 @@ fn judge_one(a: &LineAssert, text: &str, scope: &Scope, j: &mut Judged) {
         } else {
             String::new()
         };
-        format!(
-            "{count} line(s):\n  {}{more}",
-            shown.join("\n  ")
-        )
+        format!("{count} line(s):\n  {}{more}", shown.join("\n  "))
     };
     j.assertions.push(AssertionResult::new(
         Kind::Lines,

@@ -131,7 +131,12 @@ pub fn step_line(r: &StepReport) -> String {
 
 /// A command step: the command, its exit code, and per `lines` assertion
 /// how many lines matched (the failing ones with the lines themselves).
-fn command_line(r: &StepReport, c: &crate::outcome::CommandReport, tag: &str, name: &str) -> String {
+fn command_line(
+    r: &StepReport,
+    c: &crate::outcome::CommandReport,
+    tag: &str,
+    name: &str,
+) -> String {
     let exit = match (c.exit_code, c.signal) {
         (Some(code), _) => format!("exit {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
@@ -141,7 +146,11 @@ fn command_line(r: &StepReport, c: &crate::outcome::CommandReport, tag: &str, na
         .latency_ms
         .map(|l| format!(", {}", fmt_duration(ms(l))))
         .unwrap_or_default();
-    let counts: Vec<String> = c.matches.iter().map(|m| format!("{} matched", m.count)).collect();
+    let counts: Vec<String> = c
+        .matches
+        .iter()
+        .map(|m| format!("{} matched", m.count))
+        .collect();
     let counts = if counts.is_empty() {
         String::new()
     } else {
@@ -165,7 +174,11 @@ fn command_line(r: &StepReport, c: &crate::outcome::CommandReport, tag: &str, na
             a.actual.replace('\n', "\n         ")
         ));
     }
-    if let Some(m) = r.message.as_deref().filter(|_| r.verdict != Verdict::Passed) {
+    if let Some(m) = r
+        .message
+        .as_deref()
+        .filter(|_| r.verdict != Verdict::Passed)
+    {
         s.push_str(&format!("\n         {m}"));
     }
     s

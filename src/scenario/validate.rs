@@ -472,7 +472,10 @@ impl<'a> Validator<'a> {
         match &cmd.value {
             CommandLine::Argv(argv) => {
                 if argv.first().is_none_or(|p| p.trim().is_empty()) {
-                    self.err(cmd.referenced, "`command` needs a program to run: `[program, arg, ...]`");
+                    self.err(
+                        cmd.referenced,
+                        "`command` needs a program to run: `[program, arg, ...]`",
+                    );
                 }
                 if step.shell {
                     self.err_near(
@@ -498,7 +501,11 @@ impl<'a> Validator<'a> {
         }
         for (k, v) in &step.env {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
-                self.err_near(at, r"\b(?P<at>env)\s*:", format!("invalid environment variable name `{k}`"));
+                self.err_near(
+                    at,
+                    r"\b(?P<at>env)\s*:",
+                    format!("invalid environment variable name `{k}`"),
+                );
             }
             self.check_refs(v, at, defined);
         }
@@ -509,7 +516,11 @@ impl<'a> Validator<'a> {
             self.err_near(at, &field_at("timeout"), "`timeout` must be more than 0");
         }
         if step.max_output == Some(0) {
-            self.err_near(at, &field_at("max_output"), "`max_output` must be more than 0");
+            self.err_near(
+                at,
+                &field_at("max_output"),
+                "`max_output` must be more than 0",
+            );
         }
         let ex = &step.expect;
         let request_only = [
@@ -557,7 +568,11 @@ impl<'a> Validator<'a> {
             .filter(|r| r.is_some())
             .count();
         if regexes > 1 {
-            self.err_near(at, near, "a `lines` assertion takes one of `none_match`, `some_match`, `match`");
+            self.err_near(
+                at,
+                near,
+                "a `lines` assertion takes one of `none_match`, `some_match`, `match`",
+            );
             return;
         }
         if regexes == 0 && l.json_path.is_none() {
@@ -579,11 +594,26 @@ impl<'a> Validator<'a> {
             _ => {}
         }
         if let Some(Comparison::Ops(o)) = &l.count {
-            if [o.equals, o.lt, o.le, o.gt, o.ge].iter().flatten().any(|v| !v.is_finite()) {
-                self.err_near(at, r"\b(?P<at>count)\s*:", "`count` must compare with finite numbers");
+            if [o.equals, o.lt, o.le, o.gt, o.ge]
+                .iter()
+                .flatten()
+                .any(|v| !v.is_finite())
+            {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>count)\s*:",
+                    "`count` must compare with finite numbers",
+                );
             }
-            if [o.equals, o.lt, o.le, o.gt, o.ge].iter().all(Option::is_none) {
-                self.err_near(at, r"\b(?P<at>count)\s*:", "`count` needs an operator (equals, lt, le, gt, ge)");
+            if [o.equals, o.lt, o.le, o.gt, o.ge]
+                .iter()
+                .all(Option::is_none)
+            {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>count)\s*:",
+                    "`count` needs an operator (equals, lt, le, gt, ge)",
+                );
             }
         }
         if let Some(b) = &l.json_path {
@@ -599,10 +629,16 @@ impl<'a> Validator<'a> {
                 self.err_near(
                     at,
                     r"\b(?P<at>json_path)\s*:",
-                    format!("`json_path` on `{}` has no operator (equals, exists, matches, ...)", b.path.source),
+                    format!(
+                        "`json_path` on `{}` has no operator (equals, exists, matches, ...)",
+                        b.path.source
+                    ),
                 );
             }
-            for v in [&b.equals, &b.not_equals, &b.contains].into_iter().flatten() {
+            for v in [&b.equals, &b.not_equals, &b.contains]
+                .into_iter()
+                .flatten()
+            {
                 match json_references(&v.value) {
                     Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
                     Err(e) => self.err(v.referenced, e),

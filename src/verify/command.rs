@@ -70,7 +70,10 @@ pub async fn execute(step: &Step, phase: Phase, sc: &Scenario, scope: &mut Scope
         Ok(s) => s,
         Err(e) => {
             report.verdict = Verdict::Error;
-            report.message = Some(redact(&format!("could not build the command: {e}"), &secrets));
+            report.message = Some(redact(
+                &format!("could not build the command: {e}"),
+                &secrets,
+            ));
             return report;
         }
     };
@@ -189,7 +192,9 @@ fn summary(cr: &CommandReport) -> String {
         ("stderr", cr.stderr_dropped_bytes),
     ] {
         if dropped > 0 {
-            s.push_str(&format!("; {name}: {dropped} bytes past the output cap dropped"));
+            s.push_str(&format!(
+                "; {name}: {dropped} bytes past the output cap dropped"
+            ));
         }
     }
     s.push('\n');

@@ -25,11 +25,13 @@ pub fn find_readiness_step<'a>(
             .iter()
             .flat_map(|l| l.scenario.steps.iter().map(move |s| (*l, &s.value)))
     };
-    all()
-        .find(|(_, s)| s.readiness)
-        .or_else(|| all().find(|(_, s)| s.request
+    all().find(|(_, s)| s.readiness).or_else(|| {
+        all().find(|(_, s)| {
+            s.request
                 .as_ref()
-                .is_some_and(|r| r.path.value.contains("health"))))
+                .is_some_and(|r| r.path.value.contains("health"))
+        })
+    })
 }
 
 pub async fn wait(
@@ -68,7 +70,8 @@ pub async fn wait(
             None => {
                 // A command as the readiness probe: it must pass its
                 // expectations, within what is left of the deadline.
-                let (passed, summary) = command_attempt(step, &scope, deadline.saturating_sub(t0.elapsed())).await;
+                let (passed, summary) =
+                    command_attempt(step, &scope, deadline.saturating_sub(t0.elapsed())).await;
                 last = summary;
                 streak = if passed { streak + 1 } else { 0 };
                 sink.event(&Event::ReadyAttempt {
@@ -96,7 +99,11 @@ pub async fn wait(
                         last,
                     };
                 }
-                let pause = if passed { Duration::from_millis(200) } else { backoff };
+                let pause = if passed {
+                    Duration::from_millis(200)
+                } else {
+                    backoff
+                };
                 if !passed {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
@@ -195,11 +202,22 @@ pub async fn wait(
 async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, String) {
     let secrets = scope.secrets().to_vec();
     let Some(cmd) = &step.command else {
-        return (false, "the readiness step has neither request nor command".into());
+        return (
+            false,
+            "the readiness step has neither request nor command".into(),
+        );
     };
     let mut spec = match super::command::render(step, &cmd.value, scope) {
         Ok(s) => s,
-        Err(e) => return (false, super::command::redact(&format!("cannot build the readiness command: {e}"), &secrets)),
+        Err(e) => {
+            return (
+                false,
+                super::command::redact(
+                    &format!("cannot build the readiness command: {e}"),
+                    &secrets,
+                ),
+            );
+        }
     };
     spec.timeout = spec.timeout.min(left.max(Duration::from_millis(100)));
     match crate::command::run(&spec).await {
