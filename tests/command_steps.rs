@@ -483,3 +483,31 @@ async fn load_refuses_a_scenario_mixing_requests_and_commands() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn opt_in_scenarios_run_only_when_asked_and_local_only_ones_only_locally() {
+    let dir = fixture("select");
+    let names = |r: &Run| -> Vec<String> {
+        r.report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let r = verify(&[&dir, "--target", NOWHERE]).await;
+    assert_eq!(r.code, Some(0), "{}", r.out);
+    assert_eq!(names(&r), ["always"]);
+    let r = verify(&[&dir, "--target", NOWHERE, "--tag", "aws"]).await;
+    assert_eq!(names(&r), ["opt-in"]);
+    let r = verify(&[&dir, "--target", NOWHERE, "--var", "log_group=/ecs/x"]).await;
+    assert_eq!(names(&r), ["always", "opt-in"]);
+    assert_eq!(
+        r.report["scenarios"][1]["steps"][0]["command"]["line"],
+        "echo /ecs/x"
+    );
+    let r = verify(&[&dir, "--target", "local"]).await;
+    assert_eq!(r.code, Some(0), "{}", r.out);
+    assert_eq!(names(&r), ["always", "local"]);
+    assert!(r.out.contains("PASS reads the local log"), "{}", r.out);
+}
