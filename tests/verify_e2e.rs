@@ -462,6 +462,8 @@ fn bundled_files_exist() {
         "scenarios/health.yaml",
         "scenarios/metrics.yaml",
         "scenarios/projects-crud.yaml",
+        "scenarios/logs.yaml",
+        "scenarios/server-log.yaml",
     ] {
         assert!(
             Path::new(env!("CARGO_MANIFEST_DIR")).join(f).is_file(),

@@ -16,7 +16,7 @@ use crate::scenario::ScenarioFile;
 pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     // Everything is validated before the first request.
     let setup = RunSetup::new(&a.common, &a.run)?;
-    let selected = commandless(setup.selected(&a.run)?)?;
+    let (selected, left_out) = commandless(setup.selected(&a.run)?)?;
     let slos =
         crate::verdict::slo_set(&selected, &a.slos).map_err(|e| Error::usage(e.to_string()))?;
     // A misspelt scope would otherwise be found only after the attack.
@@ -58,6 +58,11 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     let target = setup.target.resolve().await?;
     opts.request.target = target.url().clone();
     let mut console = Console::new(super::stdout(), super::interactive());
+    for name in &left_out {
+        console.warning(&format!(
+            "scenario `{name}` is left out: its command steps run in `verify` only"
+        ));
+    }
     let measured = crate::load::run(
         &selected,
         &opts,
@@ -113,7 +118,8 @@ fn load_error(e: LoadError) -> Error {
 /// `load` sends requests; command steps (log reviews) run in `verify` only.
 /// A scenario of nothing but commands is left out; one mixing requests and
 /// commands is refused, since its flow cannot be loaded without them.
-fn commandless(selected: Vec<&ScenarioFile>) -> Result<Vec<&ScenarioFile>, Error> {
+/// Returns the scenarios to load and the names of those left out.
+fn commandless(selected: Vec<&ScenarioFile>) -> Result<(Vec<&ScenarioFile>, Vec<String>), Error> {
     let has_command = |l: &ScenarioFile| {
         l.scenario
             .steps
@@ -139,11 +145,15 @@ fn commandless(selected: Vec<&ScenarioFile>) -> Result<Vec<&ScenarioFile>, Error
             mixed.join(", ")
         )));
     }
-    let kept: Vec<&ScenarioFile> = selected.into_iter().filter(|l| !has_command(l)).collect();
+    let (left_out, kept): (Vec<&ScenarioFile>, Vec<&ScenarioFile>) =
+        selected.into_iter().partition(|l| has_command(l));
     if kept.is_empty() {
         return Err(Error::usage(
             "`load` does not run command steps, and every selected scenario is made of them; nothing was sent",
         ));
     }
-    Ok(kept)
+    Ok((
+        kept,
+        left_out.iter().map(|l| l.scenario.name.clone()).collect(),
+    ))
 }
