@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod command;
 pub mod error;
 pub mod event;
 pub mod exit;

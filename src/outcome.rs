@@ -54,6 +54,27 @@ pub struct StepReport {
     /// In a soak: how many passes ran this step and how many failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub soak: Option<SoakCount>,
+    /// What a command step ran and printed; absent for request steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandReport>,
+}
+
+/// A command step's run, redacted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CommandReport {
+    /// The command line as run, secrets masked.
+    pub line: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub stdout_lines: usize,
+    pub stderr_lines: usize,
+    /// Output past the `max_output` cap, read and dropped.
+    pub stdout_dropped_bytes: u64,
+    pub stderr_dropped_bytes: u64,
+    /// Per `lines` assertion: how many lines matched and the first few.
+    pub matches: Vec<crate::check::lines::LineMatches>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]

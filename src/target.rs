@@ -25,6 +25,8 @@ impl Target {
             }
             None => {
                 let data = tempfile::tempdir().context("creating a temporary data directory")?;
+                let log = data.path().join("backend.log");
+                log_to(&log)?;
                 let config = backend::Config::embedded(data.path());
                 let server = backend::start(config, ([127, 0, 0, 1], 0).into())
                     .await
@@ -52,4 +54,27 @@ impl Target {
         }
         Ok(())
     }
+
+    /// The embedded backend's log file (what `${local_log}` names).
+    pub fn log_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Target::Remote(_) => None,
+            Target::Local { _data, .. } => Some(_data.path().join("backend.log")),
+        }
+    }
+}
+
+/// Sends the embedded backend's log (its `tracing` events, as its binary
+/// would print them) to `path`, so that scenarios can review it the way the
+/// agenda reviews CloudWatch. The subscriber is process-wide: a process
+/// that already has one (a test harness) keeps it, and the file stays empty.
+fn log_to(path: &std::path::Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path)
+        .with_context(|| format!("creating the backend log {}", path.display()))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("backend=info"))
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(())
 }

@@ -106,6 +106,13 @@ bad_scenarios! {
     unknown_keys_in_two_steps => "unknown-keys-in-two-steps",
     bad_value_and_bad_reference => "bad-value-and-bad-reference",
     secret_not_a_variable => "secret-not-a-variable",
+    command_and_request => "command-and-request",
+    command_nor_request => "command-nor-request",
+    command_bad_line_regex => "command-bad-line-regex",
+    command_unknown_stream => "command-unknown-stream",
+    command_exit_code_out_of_range => "command-exit-code-out-of-range",
+    command_shell_string => "command-shell-string",
+    command_request_expectations => "command-request-expectations",
 }
 
 /// Files with several defects: every one is reported (the snapshots show
@@ -118,6 +125,7 @@ async fn every_defect_of_a_file_is_reported() {
         ("bad-value-and-bad-reference", 3),
         ("bad-http-method-typos", 2),
         ("out-of-range-values", 4),
+        ("command-request-expectations", 3),
     ] {
         let path = bad_path(name);
         let out = support::postdeploy(&["validate", &path]).await;
@@ -160,7 +168,7 @@ async fn extension_methods_validate() {
         .scenario
         .steps
         .iter()
-        .map(|s| s.value.request.method.as_str())
+        .filter_map(|s| s.value.request.as_ref().map(|r| r.method.as_str()))
         .collect();
     assert_eq!(methods, ["PURGE", "PROPFIND"]);
 }

@@ -146,7 +146,7 @@ async fn in_ci_a_missing_target_exits_2_and_local_must_be_named() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("against http://127.0.0.1:"), "{stdout}");
-    assert!(stdout.contains("PASSED: 17 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("PASSED: 19 passed, 0 failed"), "{stdout}");
     let xml = junit_valid(&junit);
     assert!(xml.contains(r#"name="target.local" value="true""#), "{xml}");
     let v: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -462,6 +462,8 @@ fn bundled_files_exist() {
         "scenarios/health.yaml",
         "scenarios/metrics.yaml",
         "scenarios/projects-crud.yaml",
+        "scenarios/logs.yaml",
+        "scenarios/server-log.yaml",
     ] {
         assert!(
             Path::new(env!("CARGO_MANIFEST_DIR")).join(f).is_file(),

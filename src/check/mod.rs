@@ -3,6 +3,7 @@
 //! thing in a gate and under load.
 
 mod body;
+pub mod lines;
 mod metrics;
 
 use std::cell::OnceCell;
@@ -85,6 +86,8 @@ pub enum Kind {
     Metric,
     Distinct,
     Capture,
+    ExitCode,
+    Lines,
 }
 
 /// The verdict on one expectation: what was expected beside what came back,

@@ -11,11 +11,12 @@ use crate::http::HttpOptions;
 use crate::load::{LoadError, LoadOptions};
 use crate::prepare::RequestDefaults;
 use crate::report::{self, console::Console};
+use crate::scenario::ScenarioFile;
 
 pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     // Everything is validated before the first request.
     let setup = RunSetup::new(&a.common, &a.run)?;
-    let selected = setup.selected(&a.run)?;
+    let (selected, left_out) = commandless(setup.selected(&a.run)?)?;
     let slos =
         crate::verdict::slo_set(&selected, &a.slos).map_err(|e| Error::usage(e.to_string()))?;
     // A misspelt scope would otherwise be found only after the attack.
@@ -58,6 +59,11 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     opts.request.target = target.url().clone();
     let mut console = Console::new(super::stdout(), super::interactive())
         .with_provenance(setup.provenance.line());
+    for name in &left_out {
+        console.warning(&format!(
+            "scenario `{name}` is left out: its command steps run in `verify` only"
+        ));
+    }
     let measured = crate::load::run(
         &selected,
         &opts,
@@ -121,4 +127,47 @@ fn load_error(e: LoadError) -> Error {
         LoadError::Invalid(m) => Error::Usage(m),
         LoadError::Internal(m) => Error::internal(anyhow::anyhow!(m)),
     }
+}
+
+/// `load` sends requests; command steps (log reviews) run in `verify` only.
+/// A scenario of nothing but commands is left out; one mixing requests and
+/// commands is refused, since its flow cannot be loaded without them.
+/// Returns the scenarios to load and the names of those left out.
+fn commandless(selected: Vec<&ScenarioFile>) -> Result<(Vec<&ScenarioFile>, Vec<String>), Error> {
+    let has_command = |l: &ScenarioFile| {
+        l.scenario
+            .steps
+            .iter()
+            .chain(&l.scenario.teardown)
+            .any(|s| s.value.command.is_some())
+    };
+    let only_commands = |l: &ScenarioFile| {
+        l.scenario
+            .steps
+            .iter()
+            .chain(&l.scenario.teardown)
+            .all(|s| s.value.command.is_some())
+    };
+    let mixed: Vec<String> = selected
+        .iter()
+        .filter(|l| has_command(l) && !only_commands(l))
+        .map(|l| format!("{} ({})", l.scenario.name, l.path.display()))
+        .collect();
+    if !mixed.is_empty() {
+        return Err(Error::usage(format!(
+            "`load` does not run command steps, and these scenarios mix them with requests: {}; run them with `verify`, or skip them with --skip-tag; nothing was sent",
+            mixed.join(", ")
+        )));
+    }
+    let (left_out, kept): (Vec<&ScenarioFile>, Vec<&ScenarioFile>) =
+        selected.into_iter().partition(|l| has_command(l));
+    if kept.is_empty() {
+        return Err(Error::usage(
+            "`load` does not run command steps, and every selected scenario is made of them; nothing was sent",
+        ));
+    }
+    Ok((
+        kept,
+        left_out.iter().map(|l| l.scenario.name.clone()).collect(),
+    ))
 }

@@ -195,7 +195,13 @@ impl RunSetup {
 
     /// The scenarios the tag filters keep; none is a usage error.
     pub fn selected(&self, run: &RunArgs) -> Result<Vec<&ScenarioFile>, Error> {
-        let s = crate::verify::select(&self.loaded, &run.tags, &run.skip_tags);
+        let s = crate::verify::select(
+            &self.loaded,
+            &run.tags,
+            &run.skip_tags,
+            &self.vars,
+            self.target.is_local(),
+        );
         if s.is_empty() {
             return Err(Error::usage("no scenario matches the tag filters"));
         }

@@ -31,6 +31,13 @@ pub fn run(a: &ValidateArgs) -> Result<Exit, Error> {
             l.scenario.steps.len(),
             l.scenario.teardown.len()
         );
+        for (line, program) in crate::scenario::missing_programs(&l.scenario) {
+            let _ = writeln!(
+                out,
+                "warning: {}:{line}: program `{program}` is not on PATH here (it may be where the gate runs)",
+                l.path.display()
+            );
+        }
     }
     Ok(Exit::Passed)
 }

@@ -38,7 +38,14 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
             headers: setup.headers.clone(),
             timeout: a.run.timeout,
         },
-        vars: setup.vars.clone(),
+        vars: {
+            let mut v = setup.vars.clone();
+            if let Some(log) = target.log_file() {
+                v.entry(crate::scenario::LOCAL_LOG.to_string())
+                    .or_insert_with(|| log.display().to_string());
+            }
+            v
+        },
         tags: a.run.tags.clone(),
         skip_tags: a.run.skip_tags.clone(),
         fail_fast: a.fail_fast,

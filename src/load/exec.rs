@@ -188,7 +188,10 @@ async fn step(
     let ready = match &s.cached {
         Some(r) => r,
         None => match prepare(
-            &s.step.request,
+            match &s.step.request {
+                Some(r) => r,
+                None => return failed,
+            },
             &plan.loaded.scenario.defaults,
             &sh.plan.request,
             scope,

@@ -10,7 +10,7 @@ use super::client::Ready;
 use super::recorder::Name;
 use crate::prepare::{RequestDefaults, prepare};
 use crate::scenario::ScenarioFile;
-use crate::scenario::model::Step;
+use crate::scenario::model::{Request, Step};
 use crate::scenario::template::{Scope, VarRef, json_references, references};
 
 pub struct StepPlan {
@@ -48,8 +48,7 @@ pub struct Plan {
     pub request: RequestDefaults,
 }
 
-fn step_vars(step: &Step) -> Vec<String> {
-    let r = &step.request;
+fn step_vars(r: &Request) -> Vec<String> {
     let mut refs: Vec<VarRef> = Vec::new();
     for s in std::iter::once(r.path.value.as_str())
         .chain(r.headers.values().map(|v| v.value.as_str()))
@@ -110,21 +109,23 @@ pub fn compile(
             .chain(&sc.teardown)
             .flat_map(|s| s.value.capture.keys().map(String::as_str))
             .collect();
-        let mut compile_step = |step: &Step| -> StepPlan {
+        // Command steps never reach here: `load` refuses scenarios with
+        // them before anything is sent (see `cli::load`).
+        let mut compile_step = |step: &Step, r: &Request| -> StepPlan {
             let idx = *index.entry(step.name.clone()).or_insert_with(|| {
                 names.push(Name {
                     name: step.name.clone(),
-                    method: step.request.method.clone(),
-                    path: step.request.path.value.clone(),
+                    method: r.method.clone(),
+                    path: r.path.value.clone(),
                 });
                 names.len() - 1
             });
-            let vars = step_vars(step);
+            let vars = step_vars(r);
             let constant = vars
                 .iter()
                 .all(|v| !captured.contains(v.as_str()) && base.get(v).is_some());
             let cached = constant
-                .then(|| prepare(&step.request, &sc.defaults, request, &base).ok())
+                .then(|| prepare(r, &sc.defaults, request, &base).ok())
                 .flatten()
                 .map(Ready::new);
             StepPlan {
@@ -135,8 +136,16 @@ pub fn compile(
                 step: step.clone(),
             }
         };
-        let steps = sc.steps.iter().map(|s| compile_step(&s.value)).collect();
-        let teardown = sc.teardown.iter().map(|s| compile_step(&s.value)).collect();
+        let steps = sc
+            .steps
+            .iter()
+            .filter_map(|s| Some(compile_step(&s.value, s.value.request.as_ref()?)))
+            .collect();
+        let teardown = sc
+            .teardown
+            .iter()
+            .filter_map(|s| Some(compile_step(&s.value, s.value.request.as_ref()?)))
+            .collect();
         plans.push(ScenarioPlan {
             name: sc.name.clone(),
             weight: sc.weight.max(1),

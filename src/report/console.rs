@@ -90,6 +90,9 @@ pub fn step_line(r: &StepReport) -> String {
             r.message.as_deref().unwrap_or("skipped")
         );
     }
+    if let Some(c) = &r.command {
+        return command_line(r, c, tag, &name);
+    }
     let path = url::Url::parse(&r.url)
         .map(|u| match u.query() {
             Some(q) => format!("{}?{q}", u.path()),
@@ -130,6 +133,61 @@ pub fn step_line(r: &StepReport) -> String {
             "\n         warning: {}: {}",
             a.subject,
             a.warning.as_deref().unwrap_or("")
+        ));
+    }
+    if let Some(m) = r
+        .message
+        .as_deref()
+        .filter(|_| r.verdict != Verdict::Passed)
+    {
+        s.push_str(&format!("\n         {m}"));
+    }
+    s
+}
+
+/// A command step: the command, its exit code, and per `lines` assertion
+/// how many lines matched (the failing ones with the lines themselves).
+fn command_line(
+    r: &StepReport,
+    c: &crate::outcome::CommandReport,
+    tag: &str,
+    name: &str,
+) -> String {
+    let exit = match (c.exit_code, c.signal) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) => format!("signal {sig}"),
+        (None, None) => "no exit".into(),
+    };
+    let took = r
+        .latency_ms
+        .map(|l| format!(", {}", fmt_duration(ms(l))))
+        .unwrap_or_default();
+    let counts: Vec<String> = c
+        .matches
+        .iter()
+        .map(|m| format!("{} matched", m.count))
+        .collect();
+    let counts = if counts.is_empty() {
+        String::new()
+    } else {
+        format!(", lines: {}", counts.join(" / "))
+    };
+    let soak = r
+        .soak
+        .map(|c| format!("  [{} runs, {} failed]", c.runs, c.failures))
+        .unwrap_or_default();
+    // One line on the console: newlines shown as `\n`, long lines cut.
+    let mut shown: String = c.line.replace('\n', "\\n");
+    if shown.chars().count() > 120 {
+        shown = format!("{}…", shown.chars().take(120).collect::<String>());
+    }
+    let mut s = format!("  {tag} {name}  ($ {shown} -> {exit}{counts}{took}){soak}");
+    for a in r.failures() {
+        s.push_str(&format!(
+            "\n         {}: expected {}, got {}",
+            a.subject,
+            a.expected,
+            a.actual.replace('\n', "\n         ")
         ));
     }
     if let Some(m) = r

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 pub use model::Scenario;
 pub use source::{Parsed, ScenarioError, Source};
-pub use validate::Schemas;
+pub use validate::{LOCAL_LOG, Schemas, captured_names, missing_programs};
 
 /// A scenario that parsed and validated, with what the runners need.
 #[derive(Debug, Clone)]

@@ -54,6 +54,16 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(with = "Vec<Step>")]
     pub teardown: Vec<Spanned<Step>>,
+    /// Run only when `--tag` names one of this scenario's tags: for checks
+    /// that need something a plain run does not have (cloud credentials,
+    /// a log group), so `postdeploy verify` without flags never trips on them.
+    #[serde(default)]
+    pub opt_in: bool,
+    /// Run only against `--target local` (skipped against a deployment):
+    /// for checks of the embedded backend itself, such as its log, whose
+    /// path is the variable `${local_log}`.
+    #[serde(default)]
+    pub local_only: bool,
     /// Relative share of load-test users running this scenario.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -102,7 +112,32 @@ pub struct Step {
     /// assertions look across all of them.
     #[serde(default)]
     pub repeat: Option<u32>,
-    pub request: Request,
+    /// An HTTP request; a step has either `request` or `command`.
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// A local program to run instead of a request: an argv list
+    /// (`[aws, logs, tail, "${log_group}"]`), or one string run by `sh -c`
+    /// when `shell: true`. Not run by `postdeploy load`.
+    #[serde(default)]
+    #[schemars(with = "Option<CommandLine>")]
+    pub command: Option<Spanned<CommandLine>>,
+    /// Run `command` (a string) through `sh -c`.
+    #[serde(default)]
+    pub shell: bool,
+    /// Extra environment variables for `command` (values may use `${var}`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory for `command`.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// How long `command` may run (default 60s); then its whole process
+    /// group is killed and the step is an error.
+    #[serde(default)]
+    pub timeout: Option<HumanDuration>,
+    /// Most bytes kept of each of stdout and stderr (default 10 MiB); the
+    /// rest is read and dropped, so a flood cannot exhaust memory.
+    #[serde(default)]
+    pub max_output: Option<u64>,
     #[serde(default)]
     pub expect: Expect,
     /// Values to remember for later steps: a JSONPath into the JSON body,
@@ -146,6 +181,24 @@ pub struct Request {
     pub follow_redirects: Option<bool>,
 }
 
+/// A command line: an argv list, or a shell string (with `shell: true`).
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum CommandLine {
+    Argv(Vec<String>),
+    Shell(String),
+}
+
+impl CommandLine {
+    /// The strings that may hold `${var}` references.
+    pub fn parts(&self) -> Vec<&str> {
+        match self {
+            CommandLine::Argv(v) => v.iter().map(String::as_str).collect(),
+            CommandLine::Shell(s) => vec![s.as_str()],
+        }
+    }
+}
+
 fn default_method() -> String {
     "GET".to_string()
 }
@@ -174,6 +227,50 @@ pub struct Expect {
     /// Assertions across the answers of a repeated step.
     #[serde(default)]
     pub distinct: Vec<DistinctAssert>,
+    /// Command steps: the exit code the program must end with (0..=255).
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// Command steps: assertions on the lines the program printed.
+    #[serde(default)]
+    pub lines: Vec<LineAssert>,
+}
+
+/// An assertion on the lines of a command's output. The lines it looks at
+/// are those matching its regex (`none_match`, `some_match` or `match`) and
+/// its `json_path` assertion (on lines that parse as JSON), whichever are
+/// given; `none_match` wants none of them, `some_match` at least one, and
+/// `count` compares how many there are. Named groups of the regex
+/// (`(?P<port>\d+)`) capture variables from the first matching line.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineAssert {
+    /// `stdout` (default) or `stderr`.
+    #[serde(default)]
+    pub stream: Stream,
+    /// No line may match.
+    #[serde(default)]
+    pub none_match: Option<Pattern>,
+    /// At least one line must match.
+    #[serde(default)]
+    pub some_match: Option<Pattern>,
+    /// Lines to count with `count`.
+    #[serde(default, rename = "match")]
+    pub matches: Option<Pattern>,
+    /// For structured logs: a body assertion applied to each line that
+    /// parses as JSON; the lines where it holds are the matching ones.
+    #[serde(default)]
+    pub json_path: Option<BodyAssert>,
+    /// How many lines match: a number, or `{ ge: 1, lt: 10 }`.
+    #[serde(default)]
+    pub count: Option<Comparison>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    #[default]
+    Stdout,
+    Stderr,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::model::{Capture, Comparison, FORMAT_VERSION, MetricAssert, Scenario, Step};
+use super::model::{
+    Capture, CommandLine, Comparison, FORMAT_VERSION, LineAssert, MetricAssert, Scenario, Step,
+};
 use super::repair::Assumed;
 use super::source::{ScenarioError, Source};
 use super::template::{VarRef, json_references, references};
@@ -170,15 +172,18 @@ impl<'a> Validator<'a> {
             self.check_refs(&h.value, h.referenced, &defined);
         }
         let mut names = BTreeMap::new();
+        if sc.local_only {
+            defined.insert(LOCAL_LOG.to_string());
+        }
         for step in &sc.steps {
             self.step(step, &defined, &mut names);
-            defined.extend(step.value.capture.keys().cloned());
+            defined.extend(captured_names(&step.value));
         }
         // Teardown may use anything a step could have captured; at run time
         // a teardown step whose variables were never captured is skipped.
         for step in &sc.teardown {
             self.step(step, &defined, &mut names);
-            defined.extend(step.value.capture.keys().cloned());
+            defined.extend(captured_names(&step.value));
         }
         let secrets_key = regex::Regex::new(r"(?m)^secrets\s*:").expect("static regex");
         for name in &sc.secrets {
@@ -235,79 +240,17 @@ impl<'a> Validator<'a> {
         } else {
             names.insert(step.name.clone(), at.line());
         }
-        let req = &step.request;
-        let method_at = format!(
-            r#"\bmethod\s*:\s*(?P<at>["']?{})"#,
-            regex::escape(&req.method)
-        );
-        if http::Method::from_bytes(req.method.as_bytes()).is_err() {
-            self.err_near(
+        match (&step.request, &step.command) {
+            (Some(req), None) => self.request(step, req, at, defined),
+            (None, Some(cmd)) => self.command(step, cmd, at, defined),
+            (Some(_), Some(cmd)) => self.err(
+                cmd.referenced,
+                "a step has either `request` or `command`, not both",
+            ),
+            (None, None) => self.err(
                 at,
-                &method_at,
-                format!(
-                    "invalid HTTP method `{}`: a method is one token without spaces or separators (GET, POST, PATCH, ...)",
-                    req.method
-                ),
-            );
-        } else if let Some(near) = method_typo(&req.method) {
-            self.err_near(
-                at,
-                &method_at,
-                format!(
-                    "unknown HTTP method `{}`; did you mean `{near}`? (extension methods far from the standard ones, such as PURGE, are allowed)",
-                    req.method
-                ),
-            );
-        }
-        for (field, d) in [
-            ("timeout", req.timeout),
-            ("max_latency", step.expect.max_latency),
-        ] {
-            if d.is_some_and(|d| d.0.is_zero()) {
-                self.err_near(
-                    at,
-                    &field_at(field),
-                    format!("`{field}` must be more than 0"),
-                );
-            }
-        }
-        if let Some(n) = step.repeat.filter(|&n| n > MAX_REPEAT) {
-            self.err_near(
-                at,
-                &field_at("repeat"),
-                format!("`repeat: {n}` is more than the most allowed, {MAX_REPEAT}: a gate must not hammer the target"),
-            );
-        }
-        if req.path.value.trim().is_empty() {
-            self.err(req.path.referenced, "`path` must not be empty");
-        }
-        self.check_refs(&req.path.value, req.path.referenced, defined);
-        for (k, v) in &req.query {
-            self.check_refs(k, v.referenced, defined);
-            self.check_refs(&v.value, v.referenced, defined);
-        }
-        for (k, v) in &req.headers {
-            self.check_header_name(k, v.referenced);
-            self.check_refs(&v.value, v.referenced, defined);
-        }
-        if let Some(j) = &req.json {
-            match json_references(&j.value) {
-                Ok(refs) => self.check_ref_list(refs, j.referenced, defined),
-                Err(e) => self.err(j.referenced, e),
-            }
-        }
-        if let Some(b) = &req.body {
-            self.check_refs(&b.value, b.referenced, defined);
-        }
-        if let (Some(j), Some(b)) = (&req.json, &req.body) {
-            self.err_near(
-                b.referenced,
-                r"(?P<at>\S)",
-                format!(
-                    "a request has either `json` or `body`, not both (`json` is at line {})",
-                    j.referenced.line()
-                ),
-            );
+                "a step needs `request` (an HTTP request) or `command` (a local program)",
+            ),
         }
         if step.repeat == Some(0) {
             self.err(at, "`repeat` must be at least 1");
@@ -411,6 +354,294 @@ impl<'a> Validator<'a> {
             if let Capture::Source(src) = cap {
                 if let Some(h) = &src.header {
                     self.check_header_name(h, at);
+                }
+            }
+        }
+    }
+
+    /// The checks of an HTTP request step.
+    fn request(
+        &mut self,
+        step: &Step,
+        req: &super::model::Request,
+        at: Location,
+        defined: &BTreeSet<String>,
+    ) {
+        let method_at = format!(
+            r#"\bmethod\s*:\s*(?P<at>["']?{})"#,
+            regex::escape(&req.method)
+        );
+        if http::Method::from_bytes(req.method.as_bytes()).is_err() {
+            self.err_near(
+                at,
+                &method_at,
+                format!(
+                    "invalid HTTP method `{}`: a method is one token without spaces or separators (GET, POST, PATCH, ...)",
+                    req.method
+                ),
+            );
+        } else if let Some(near) = method_typo(&req.method) {
+            self.err_near(
+                at,
+                &method_at,
+                format!(
+                    "unknown HTTP method `{}`; did you mean `{near}`? (extension methods far from the standard ones, such as PURGE, are allowed)",
+                    req.method
+                ),
+            );
+        }
+        for (field, d) in [
+            ("timeout", req.timeout),
+            ("max_latency", step.expect.max_latency),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                self.err_near(
+                    at,
+                    &field_at(field),
+                    format!("`{field}` must be more than 0"),
+                );
+            }
+        }
+        if let Some(n) = step.repeat.filter(|&n| n > MAX_REPEAT) {
+            self.err_near(
+                at,
+                &field_at("repeat"),
+                format!("`repeat: {n}` is more than the most allowed, {MAX_REPEAT}: a gate must not hammer the target"),
+            );
+        }
+        if req.path.value.trim().is_empty() {
+            self.err(req.path.referenced, "`path` must not be empty");
+        }
+        self.check_refs(&req.path.value, req.path.referenced, defined);
+        for (k, v) in &req.query {
+            self.check_refs(k, v.referenced, defined);
+            self.check_refs(&v.value, v.referenced, defined);
+        }
+        for (k, v) in &req.headers {
+            self.check_header_name(k, v.referenced);
+            self.check_refs(&v.value, v.referenced, defined);
+        }
+        if let Some(j) = &req.json {
+            match json_references(&j.value) {
+                Ok(refs) => self.check_ref_list(refs, j.referenced, defined),
+                Err(e) => self.err(j.referenced, e),
+            }
+        }
+        if let Some(b) = &req.body {
+            self.check_refs(&b.value, b.referenced, defined);
+        }
+        if let (Some(j), Some(b)) = (&req.json, &req.body) {
+            self.err_near(
+                b.referenced,
+                r"(?P<at>\S)",
+                format!(
+                    "a request has either `json` or `body`, not both (`json` is at line {})",
+                    j.referenced.line()
+                ),
+            );
+        }
+        let command_only = [
+            ("shell", step.shell),
+            ("env", !step.env.is_empty()),
+            ("cwd", step.cwd.is_some()),
+            ("timeout", step.timeout.is_some()),
+            ("max_output", step.max_output.is_some()),
+            ("exit_code", step.expect.exit_code.is_some()),
+            ("lines", !step.expect.lines.is_empty()),
+        ];
+        for (field, set) in command_only {
+            if set {
+                self.err_near(
+                    at,
+                    &format!(r"\b(?P<at>{field})\s*:"),
+                    format!("`{field}` applies to `command` steps; this step sends a `request`"),
+                );
+            }
+        }
+    }
+
+    /// The checks of a command step: a runnable command line, variables
+    /// defined, and only the expectations a program's output can meet.
+    fn command(
+        &mut self,
+        step: &Step,
+        cmd: &Spanned<CommandLine>,
+        at: Location,
+        defined: &BTreeSet<String>,
+    ) {
+        match &cmd.value {
+            CommandLine::Argv(argv) => {
+                if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                    self.err(
+                        cmd.referenced,
+                        "`command` needs a program to run: `[program, arg, ...]`",
+                    );
+                }
+                if step.shell {
+                    self.err_near(
+                        at,
+                        r"\b(?P<at>shell)\s*:",
+                        "`shell: true` runs one string through `sh -c`: write `command` as a string, or drop `shell` to run the list as is",
+                    );
+                }
+            }
+            CommandLine::Shell(line) => {
+                if !step.shell {
+                    self.err(
+                        cmd.referenced,
+                        "`command` is a string: write it as a list (`[program, arg, ...]`), or add `shell: true` to run it through `sh -c`",
+                    );
+                } else if line.trim().is_empty() {
+                    self.err(cmd.referenced, "`command` must not be empty");
+                }
+            }
+        }
+        for part in cmd.value.parts() {
+            self.check_refs(part, cmd.referenced, defined);
+        }
+        for (k, v) in &step.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>env)\s*:",
+                    format!("invalid environment variable name `{k}`"),
+                );
+            }
+            self.check_refs(v, at, defined);
+        }
+        if let Some(c) = &step.cwd {
+            self.check_refs(c, at, defined);
+        }
+        if step.timeout.is_some_and(|d| d.0.is_zero()) {
+            self.err_near(at, &field_at("timeout"), "`timeout` must be more than 0");
+        }
+        if step.max_output == Some(0) {
+            self.err_near(
+                at,
+                &field_at("max_output"),
+                "`max_output` must be more than 0",
+            );
+        }
+        let ex = &step.expect;
+        let request_only = [
+            ("status", ex.status.is_some()),
+            ("max_latency", ex.max_latency.is_some()),
+            ("headers", !ex.headers.is_empty()),
+            ("body", !ex.body.is_empty()),
+            ("schema", ex.schema.is_some()),
+            ("metrics", !ex.metrics.is_empty()),
+            ("distinct", !ex.distinct.is_empty()),
+            ("repeat", step.repeat.is_some()),
+        ];
+        for (field, set) in request_only {
+            if set {
+                self.err_near(
+                    at,
+                    &format!(r"\b(?P<at>{field})\s*:"),
+                    format!("`{field}` applies to `request` steps; a command step expects `exit_code` and `lines`"),
+                );
+            }
+        }
+        if !step.capture.is_empty() {
+            self.err_near(
+                at,
+                r"\b(?P<at>capture)\s*:",
+                "a command step captures with named regex groups in `lines` (`(?P<name>...)`), not `capture`",
+            );
+        }
+        if let Some(code) = ex.exit_code.filter(|c| !(0..=255).contains(c)) {
+            self.err_near(
+                at,
+                &field_at("exit_code"),
+                format!("`exit_code: {code}` is outside 0..=255 (what a process can exit with)"),
+            );
+        }
+        for l in &ex.lines {
+            self.line_assert(l, at, defined);
+        }
+    }
+
+    fn line_assert(&mut self, l: &LineAssert, at: Location, defined: &BTreeSet<String>) {
+        let near = r"\b(?P<at>(none_match|some_match|match|json_path|count))\s*:";
+        let regexes = [&l.none_match, &l.some_match, &l.matches]
+            .into_iter()
+            .filter(|r| r.is_some())
+            .count();
+        if regexes > 1 {
+            self.err_near(
+                at,
+                near,
+                "a `lines` assertion takes one of `none_match`, `some_match`, `match`",
+            );
+            return;
+        }
+        if regexes == 0 && l.json_path.is_none() {
+            self.err_near(at, r"\b(?P<at>lines)\s*:", "a `lines` assertion needs `none_match`, `some_match`, `match` or `json_path` to say which lines it looks at");
+            return;
+        }
+        let quantified = l.none_match.is_some() || l.some_match.is_some();
+        match (&l.count, quantified) {
+            (Some(_), true) => self.err_near(
+                at,
+                r"\b(?P<at>count)\s*:",
+                "`count` goes with `match` or `json_path`; `none_match` already means none and `some_match` at least one",
+            ),
+            (None, false) => self.err_near(
+                at,
+                near,
+                "`match` and `json_path` need `count` (a number, or e.g. `{ ge: 1 }`)",
+            ),
+            _ => {}
+        }
+        if let Some(Comparison::Ops(o)) = &l.count {
+            if [o.equals, o.lt, o.le, o.gt, o.ge]
+                .iter()
+                .flatten()
+                .any(|v| !v.is_finite())
+            {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>count)\s*:",
+                    "`count` must compare with finite numbers",
+                );
+            }
+            if [o.equals, o.lt, o.le, o.gt, o.ge]
+                .iter()
+                .all(Option::is_none)
+            {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>count)\s*:",
+                    "`count` needs an operator (equals, lt, le, gt, ge)",
+                );
+            }
+        }
+        if let Some(b) = &l.json_path {
+            let any = b.exists.is_some()
+                || b.matches.is_some()
+                || b.contains.is_some()
+                || b.length.is_some()
+                || b.json_type.is_some()
+                || b.equals.is_some()
+                || b.not_equals.is_some()
+                || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
+            if !any {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>json_path)\s*:",
+                    format!(
+                        "`json_path` on `{}` has no operator (equals, exists, matches, ...)",
+                        b.path.source
+                    ),
+                );
+            }
+            for v in [&b.equals, &b.not_equals, &b.contains]
+                .into_iter()
+                .flatten()
+            {
+                match json_references(&v.value) {
+                    Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
+                    Err(e) => self.err(v.referenced, e),
                 }
             }
         }
@@ -571,6 +802,43 @@ impl<'a> Validator<'a> {
             }
         }
     }
+}
+
+/// The variable naming the embedded backend's log file, defined for
+/// `local_only` scenarios.
+pub const LOCAL_LOG: &str = "local_log";
+
+/// The variables a step defines for later ones: its `capture` names and
+/// the named groups of its `lines` regexes.
+pub fn captured_names(step: &Step) -> Vec<String> {
+    let mut out: Vec<String> = step.capture.keys().cloned().collect();
+    for l in &step.expect.lines {
+        for p in [&l.some_match, &l.matches].into_iter().flatten() {
+            out.extend(p.0.capture_names().flatten().map(str::to_string));
+        }
+    }
+    out
+}
+
+/// Programs of argv command steps that are neither a path nor found on
+/// `PATH`, with the line of their step: a warning (the program may exist
+/// where the gate runs), never an error.
+pub fn missing_programs(sc: &Scenario) -> Vec<(u64, String)> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    sc.steps
+        .iter()
+        .chain(&sc.teardown)
+        .filter_map(|s| match s.value.command.as_ref().map(|c| &c.value) {
+            Some(CommandLine::Argv(argv)) => {
+                let p = argv.first()?;
+                let found = p.contains('/')
+                    || p.contains("${")
+                    || std::env::split_paths(&path).any(|d| d.join(p).is_file());
+                (!found).then(|| (s.referenced.line(), p.clone()))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Most answers one step may ask for.

@@ -10,7 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::{self, Deserializer, MapAccess, Visitor, value::MapAccessDeserializer};
 use serde::{Deserialize, Serialize};
 
-use super::model::{Capture, CaptureSource, Comparison, Count, NumOps};
+use super::model::{Capture, CaptureSource, CommandLine, Comparison, Count, NumOps};
 
 /// Implements `Deserialize` from a string through `FromStr`-like parsing and
 /// a string JSON Schema with the given description.
@@ -454,6 +454,26 @@ impl<'de> Deserialize<'de> for Count {
                         "`{v}` is neither a whole number nor a `${{var}}`"
                     ))),
                 }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of arguments (`[program, arg, ...]`) or, with `shell: true`, one string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CommandLine, E> {
+                Ok(CommandLine::Shell(v.to_string()))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<CommandLine, A::Error> {
+                Vec::<String>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+                    .map(CommandLine::Argv)
             }
         }
         d.deserialize_any(V)

@@ -7,6 +7,7 @@
 //! within `teardown_timeout` (a second signal abandons it) and the report
 //! is still returned, marked with the signal.
 
+mod command;
 mod ready;
 mod step;
 
@@ -49,14 +50,25 @@ pub struct VerifyOptions {
     pub provenance: crate::provenance::Provenance,
 }
 
-/// Keeps the scenarios the tag filters select.
+/// Keeps the scenarios the tag filters select. An `opt_in` scenario runs
+/// only when `--tag` names one of its tags, or (without `--tag`) when a
+/// `--var` sets one of its variables; a `local_only` one only against the
+/// embedded backend (`local`).
 pub fn select<'a>(
     all: &'a [ScenarioFile],
     tags: &[String],
     skip: &[String],
+    cli_vars: &BTreeMap<String, String>,
+    local: bool,
 ) -> Vec<&'a ScenarioFile> {
     all.iter()
-        .filter(|l| tags.is_empty() || l.scenario.tags.iter().any(|t| tags.contains(t)))
+        .filter(|l| {
+            let sc = &l.scenario;
+            let named = sc.tags.iter().any(|t| tags.contains(t));
+            let opted = !sc.opt_in || sc.vars.keys().any(|k| cli_vars.contains_key(k));
+            named || (tags.is_empty() && opted)
+        })
+        .filter(|l| local || !l.scenario.local_only)
         .filter(|l| !l.scenario.tags.iter().any(|t| skip.contains(t)))
         .collect()
 }

@@ -25,9 +25,13 @@ pub fn find_readiness_step<'a>(
             .iter()
             .flat_map(|l| l.scenario.steps.iter().map(move |s| (*l, &s.value)))
     };
-    all()
-        .find(|(_, s)| s.readiness)
-        .or_else(|| all().find(|(_, s)| s.request.path.value.contains("health")))
+    all().find(|(_, s)| s.readiness).or_else(|| {
+        all().find(|(_, s)| {
+            s.request
+                .as_ref()
+                .is_some_and(|r| r.path.value.contains("health"))
+        })
+    })
 }
 
 pub async fn wait(
@@ -61,7 +65,53 @@ pub async fn wait(
     let mut last: String;
     loop {
         attempt += 1;
-        let passed = match prepare(&step.request, &sc.defaults, &opts.request, &scope) {
+        let request = match &step.request {
+            Some(r) => r,
+            None => {
+                // A command as the readiness probe: it must pass its
+                // expectations, within what is left of the deadline.
+                let (passed, summary) =
+                    command_attempt(step, &scope, deadline.saturating_sub(t0.elapsed())).await;
+                last = summary;
+                streak = if passed { streak + 1 } else { 0 };
+                sink.event(&Event::ReadyAttempt {
+                    attempt,
+                    passed,
+                    streak,
+                    needed,
+                    summary: &last,
+                    elapsed: t0.elapsed(),
+                });
+                if streak >= needed {
+                    return ReadyReport {
+                        ready: true,
+                        attempts: attempt,
+                        waited_ms: ms(t0.elapsed()),
+                        last,
+                    };
+                }
+                let left = deadline.saturating_sub(t0.elapsed());
+                if left.is_zero() {
+                    return ReadyReport {
+                        ready: false,
+                        attempts: attempt,
+                        waited_ms: ms(t0.elapsed()),
+                        last,
+                    };
+                }
+                let pause = if passed {
+                    Duration::from_millis(200)
+                } else {
+                    backoff
+                };
+                if !passed {
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                tokio::time::sleep(pause.min(left)).await;
+                continue;
+            }
+        };
+        let passed = match prepare(request, &sc.defaults, &opts.request, &scope) {
             Err(e) => {
                 last = format!("cannot build the readiness request: {e}");
                 false
@@ -144,5 +194,51 @@ pub async fn wait(
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         tokio::time::sleep(pause.min(left)).await;
+    }
+}
+
+/// One run of a command readiness probe: whether it passed, and a line
+/// saying what it did.
+async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, String) {
+    let secrets = scope.secrets().to_vec();
+    let Some(cmd) = &step.command else {
+        return (
+            false,
+            "the readiness step has neither request nor command".into(),
+        );
+    };
+    let mut spec = match super::command::render(step, &cmd.value, scope) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                false,
+                super::command::redact(
+                    &format!("cannot build the readiness command: {e}"),
+                    &secrets,
+                ),
+            );
+        }
+    };
+    spec.timeout = spec.timeout.min(left.max(Duration::from_millis(100)));
+    match crate::command::run(&spec).await {
+        Err(e) => (false, super::command::redact(&e.to_string(), &secrets)),
+        Ok(out) => {
+            let judged = check::lines::judge(&step.expect, &out, scope);
+            let failed: Vec<String> = judged
+                .assertions
+                .iter()
+                .filter(|r| !r.passed)
+                .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+                .collect();
+            let exit = out
+                .exit_code
+                .map_or("killed".to_string(), |c| format!("exit {c}"));
+            let text = if failed.is_empty() {
+                format!("{exit} in {}", check::fmt_duration(out.duration))
+            } else {
+                format!("{exit} ({})", failed.join("; "))
+            };
+            (failed.is_empty(), super::command::redact(&text, &secrets))
+        }
     }
 }

@@ -17,8 +17,15 @@ pub fn skipped(step: &Step, phase: Phase, why: String) -> StepReport {
         name: step.name.clone(),
         phase,
         verdict: Verdict::Skipped,
-        method: step.request.method.clone(),
-        url: step.request.path.value.clone(),
+        method: match &step.request {
+            Some(r) => r.method.clone(),
+            None => "CMD".into(),
+        },
+        url: match (&step.request, &step.command) {
+            (Some(r), _) => r.path.value.clone(),
+            (None, Some(c)) => c.value.parts().join(" "),
+            (None, None) => String::new(),
+        },
         status: None,
         latency_ms: None,
         budget_ms: None,
@@ -28,6 +35,7 @@ pub fn skipped(step: &Step, phase: Phase, why: String) -> StepReport {
         request_excerpt: String::new(),
         response_excerpt: String::new(),
         soak: None,
+        command: None,
     }
 }
 
@@ -46,7 +54,15 @@ pub fn abandoned(step: &Step, phase: Phase) -> StepReport {
 
 /// The first variable the step's request needs that has no value.
 pub fn missing_var(step: &Step, scope: &Scope) -> Option<String> {
-    let r = &step.request;
+    let Some(r) = &step.request else {
+        return step
+            .command
+            .iter()
+            .flat_map(|c| c.value.parts())
+            .chain(step.env.values().map(String::as_str))
+            .chain(step.cwd.as_deref())
+            .find_map(|s| scope.missing(s));
+    };
     std::iter::once(r.path.value.as_str())
         .chain(r.headers.values().map(|v| v.value.as_str()))
         .chain(r.query.values().map(|v| v.value.as_str()))
@@ -76,6 +92,9 @@ pub async fn execute(
     opts: &VerifyOptions,
     scope: &mut Scope,
 ) -> StepReport {
+    let Some(request) = &step.request else {
+        return super::command::execute(step, phase, sc, scope).await;
+    };
     let budget = step
         .expect
         .max_latency
@@ -84,7 +103,7 @@ pub async fn execute(
     let mut report = skipped(step, phase, String::new());
     report.message = None;
     report.budget_ms = budget.map(ms);
-    let prepared = match prepare(&step.request, &sc.defaults, &opts.request, scope) {
+    let prepared = match prepare(request, &sc.defaults, &opts.request, scope) {
         Ok(p) => p,
         Err(e) => {
             report.verdict = Verdict::Error;
