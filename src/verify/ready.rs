@@ -65,98 +65,14 @@ pub async fn wait(
     let mut last: String;
     loop {
         attempt += 1;
-        let request = match &step.request {
-            Some(r) => r,
-            None => {
-                // A command as the readiness probe: it must pass its
-                // expectations, within what is left of the deadline.
-                let (passed, summary) =
-                    command_attempt(step, &scope, deadline.saturating_sub(t0.elapsed())).await;
-                last = summary;
-                streak = if passed { streak + 1 } else { 0 };
-                sink.event(&Event::ReadyAttempt {
-                    attempt,
-                    passed,
-                    streak,
-                    needed,
-                    summary: &last,
-                    elapsed: t0.elapsed(),
-                });
-                if streak >= needed {
-                    return ReadyReport {
-                        ready: true,
-                        attempts: attempt,
-                        waited_ms: ms(t0.elapsed()),
-                        last,
-                    };
-                }
-                let left = deadline.saturating_sub(t0.elapsed());
-                if left.is_zero() {
-                    return ReadyReport {
-                        ready: false,
-                        attempts: attempt,
-                        waited_ms: ms(t0.elapsed()),
-                        last,
-                    };
-                }
-                let pause = if passed {
-                    Duration::from_millis(200)
-                } else {
-                    backoff
-                };
-                if !passed {
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                tokio::time::sleep(pause.min(left)).await;
-                continue;
-            }
+        let left = deadline.saturating_sub(t0.elapsed());
+        let (passed, summary) = match &step.request {
+            // A command as the readiness probe: it must pass its
+            // expectations, within what is left of the deadline.
+            None => command_attempt(step, &scope, left).await,
+            Some(request) => http_attempt(request, step, l, client, opts, &scope, left).await,
         };
-        let passed = match prepare(request, &sc.defaults, &opts.request, &scope) {
-            Err(e) => {
-                last = format!("cannot build the readiness request: {e}");
-                false
-            }
-            Ok(mut p) => {
-                // Never wait on one attempt past the deadline.
-                p.timeout = p.timeout.min(
-                    deadline
-                        .saturating_sub(t0.elapsed())
-                        .max(Duration::from_millis(100)),
-                );
-                match client.send(&p).await {
-                    Err(e) => {
-                        last = e.to_string();
-                        false
-                    }
-                    Ok(resp) => {
-                        // Latency budgets are for the checks, not for readiness.
-                        let ctx = Context {
-                            scope: &scope,
-                            schemas: &l.schemas,
-                            max_latency: None,
-                        };
-                        let results = check::evaluate(&step.expect, &resp, &ctx);
-                        let failed: Vec<String> = results
-                            .iter()
-                            .filter(|r| !r.passed)
-                            .map(|r| {
-                                format!("{}: expected {}, got {}", r.subject, r.expected, r.actual)
-                            })
-                            .collect();
-                        last = if failed.is_empty() {
-                            format!(
-                                "HTTP {} in {}",
-                                resp.status,
-                                check::fmt_duration(resp.latency)
-                            )
-                        } else {
-                            format!("HTTP {} ({})", resp.status, failed.join("; "))
-                        };
-                        failed.is_empty()
-                    }
-                }
-            }
-        };
+        last = summary;
         streak = if passed { streak + 1 } else { 0 };
         sink.event(&Event::ReadyAttempt {
             attempt,
@@ -194,6 +110,54 @@ pub async fn wait(
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         tokio::time::sleep(pause.min(left)).await;
+    }
+}
+
+/// One readiness request: whether it passed, and a line saying what came
+/// back. Latency budgets are for the checks, not for readiness.
+async fn http_attempt(
+    request: &crate::scenario::model::Request,
+    step: &Step,
+    l: &ScenarioFile,
+    client: &Client,
+    opts: &VerifyOptions,
+    scope: &Scope,
+    left: Duration,
+) -> (bool, String) {
+    let mut p = match prepare(request, &l.scenario.defaults, &opts.request, scope) {
+        Err(e) => return (false, format!("cannot build the readiness request: {e}")),
+        Ok(p) => p,
+    };
+    // Never wait on one attempt past the deadline.
+    p.timeout = p.timeout.min(left.max(Duration::from_millis(100)));
+    let resp = match client.send(&p).await {
+        Err(e) => return (false, e.to_string()),
+        Ok(r) => r,
+    };
+    let ctx = Context {
+        scope,
+        schemas: &l.schemas,
+        max_latency: None,
+    };
+    let failed: Vec<String> = check::evaluate(&step.expect, &resp, &ctx)
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+        .collect();
+    if failed.is_empty() {
+        (
+            true,
+            format!(
+                "HTTP {} in {}",
+                resp.status,
+                check::fmt_duration(resp.latency)
+            ),
+        )
+    } else {
+        (
+            false,
+            format!("HTTP {} ({})", resp.status, failed.join("; ")),
+        )
     }
 }
 
