@@ -113,7 +113,7 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
     // step fails, and the console line names the assertion with expected
     // beside actual (interpolated inside the backend's (0.1, 0.5] bucket)
     // and the number of observations.
-    let server_side = r#"histogram http_request_duration_seconds{route="/api/health"} p95: expected < 0.2, actual 0."#;
+    let server_side = r#"histogram http_request_duration_seconds{route="/api/health"} p95: expected < 0.2, got 0."#;
     assert!(
         out.contains("  FAIL server-side latency within budget: "),
         "{out}"

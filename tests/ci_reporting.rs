@@ -7,7 +7,6 @@ mod support;
 
 use std::path::Path;
 use std::process::Output;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -43,22 +42,7 @@ const CI_VARS: &[&str] = &[
 ];
 
 async fn postdeploy(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"));
-    c.args(args)
-        .current_dir(support::root())
-        .env("CI", "true")
-        .env_remove("POSTDEPLOY_TARGET")
-        .kill_on_drop(true);
-    for k in CI_VARS {
-        c.env_remove(k);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    tokio::time::timeout(Duration::from_secs(120), c.output())
-        .await
-        .expect("postdeploy finished within 120 s")
-        .expect("running postdeploy")
+    support::postdeploy_env(args, env, CI_VARS).await
 }
 
 /// The 1-based line of `- name: NAME` in a fixture, found by text.

@@ -109,7 +109,7 @@ fn measurements() -> Measurements {
                 FailureReason {
                     key: "status:status".into(),
                     count: 2,
-                    example: "status: expected 200, actual 503".into(),
+                    example: "status: expected 200, got 503".into(),
                 },
             ],
         },
@@ -218,10 +218,7 @@ fn summary_matches_schema_with_exact_percentiles() {
     // Why they failed: most frequent first, one example each.
     assert_eq!(h["failures"][0]["key"], "transport:timeout");
     assert_eq!(h["failures"][0]["count"], 3);
-    assert_eq!(
-        h["failures"][1]["example"],
-        "status: expected 200, actual 503"
-    );
+    assert_eq!(h["failures"][1]["example"], "status: expected 200, got 503");
     assert_eq!(doc["requests"][LIST]["failures"], serde_json::json!([]));
     assert_eq!(h["hlog_tag"], "health_is_healthy");
     assert_eq!(h["hgrm"], "health_is_healthy.hgrm");

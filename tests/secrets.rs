@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -67,47 +67,16 @@ async fn run(args: Vec<String>, term_after: Option<Duration>) -> (Option<i32>, V
     (out.status.code(), all)
 }
 
-fn files_under(dir: &Path, into: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, into);
-        } else {
-            into.push(p);
-        }
-    }
-}
-
 /// Asserts no canary is in `bytes`, nor in any file (or file name) under
 /// `dir`; returns how many files were searched.
 fn assert_clean(what: &str, dir: &Path, output: &[u8]) -> usize {
-    let mut files = Vec::new();
-    files_under(dir, &mut files);
-    let mut texts: Vec<(String, Vec<u8>)> =
-        vec![(format!("{what}: stdout/stderr"), output.to_vec())];
+    support::assert_absent(&format!("{what}: stdout/stderr"), output, &TOKENS);
+    let files = support::files_under(dir);
     for f in &files {
-        texts.push((
-            format!("{what}: file name {}", f.display()),
-            f.to_string_lossy().as_bytes().to_vec(),
-        ));
-        texts.push((
-            format!("{what}: {}", f.display()),
-            std::fs::read(f).unwrap(),
-        ));
-    }
-    for (name, bytes) in &texts {
-        let text = String::from_utf8_lossy(bytes);
-        for t in TOKENS {
-            assert!(
-                !text.contains(t),
-                "canary {t} leaked into {name}:\n{}",
-                text.lines()
-                    .filter(|l| l.contains(t))
-                    .take(5)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        }
+        let name = format!("{what}: file name {}", f.display());
+        support::assert_absent(&name, f.to_string_lossy().as_bytes(), &TOKENS);
+        let contents = format!("{what}: {}", f.display());
+        support::assert_absent(&contents, &std::fs::read(f).unwrap(), &TOKENS);
     }
     files.len()
 }

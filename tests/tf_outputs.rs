@@ -8,7 +8,6 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -21,21 +20,7 @@ fn fixture(name: &str) -> String {
 }
 
 async fn postdeploy(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"));
-    c.args(args)
-        .current_dir(support::root())
-        .env("CI", "true")
-        .env_remove("POSTDEPLOY_TARGET")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY")
-        .kill_on_drop(true);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    tokio::time::timeout(Duration::from_secs(120), c.output())
-        .await
-        .expect("postdeploy finished within 120 s")
-        .expect("running postdeploy")
+    support::postdeploy_env(args, env, &[]).await
 }
 
 /// The fixture with `api_url` pointing at `url`, written into `dir`.
@@ -46,32 +31,6 @@ fn outputs_for(url: &str, dir: &Path) -> PathBuf {
     let p = dir.join("outputs.json");
     std::fs::write(&p, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     p
-}
-
-fn files_under(dir: &Path, into: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            files_under(&p, into);
-        } else {
-            into.push(p);
-        }
-    }
-}
-
-fn assert_no_sensitive(what: &str, bytes: &[u8]) {
-    let text = String::from_utf8_lossy(bytes);
-    for s in SENSITIVE {
-        assert!(
-            !text.contains(s),
-            "sensitive output {s} leaked into {what}:\n{}",
-            text.lines()
-                .filter(|l| l.contains(s))
-                .take(5)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
 }
 
 #[tokio::test]
@@ -157,15 +116,16 @@ async fn outputs_bind_the_target_and_variables_and_sensitive_values_stay_masked(
     );
     backend.stop().await;
 
-    let mut files = Vec::new();
-    files_under(&out, &mut files);
+    let files = support::files_under(&out);
     assert!(files.len() >= 7, "verify and load reports: {files:?}");
     for f in &files {
-        assert_no_sensitive(&f.display().to_string(), &std::fs::read(f).unwrap());
+        let what = f.display().to_string();
+        support::assert_absent(&what, what.as_bytes(), &SENSITIVE);
+        support::assert_absent(&what, &std::fs::read(f).unwrap(), &SENSITIVE);
     }
     for (what, o) in [("verify", &v), ("load", &l)] {
-        assert_no_sensitive(&format!("{what} stdout"), &o.stdout);
-        assert_no_sensitive(&format!("{what} stderr"), &o.stderr);
+        support::assert_absent(&format!("{what} stdout"), &o.stdout, &SENSITIVE);
+        support::assert_absent(&format!("{what} stderr"), &o.stderr, &SENSITIVE);
     }
     // The masked value was there to leak: the failure shows where it was.
     let text = std::fs::read_to_string(&json).unwrap();

@@ -111,6 +111,14 @@ pub struct AssertionResult {
 }
 
 impl AssertionResult {
+    /// `subject: expected X, got Y`: one failure as every report shows it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: expected {}, got {}",
+            self.subject, self.expected, self.actual
+        )
+    }
+
     pub fn new(
         kind: Kind,
         subject: impl Into<String>,

@@ -134,19 +134,16 @@ fn load_error(e: LoadError) -> Error {
 /// commands is refused, since its flow cannot be loaded without them.
 /// Returns the scenarios to load and the names of those left out.
 fn commandless(selected: Vec<&ScenarioFile>) -> Result<(Vec<&ScenarioFile>, Vec<String>), Error> {
-    let has_command = |l: &ScenarioFile| {
-        l.scenario
-            .steps
-            .iter()
-            .chain(&l.scenario.teardown)
-            .any(|s| s.value.command.is_some())
+    // (steps with a command, steps in all), teardown included.
+    let commands = |l: &ScenarioFile| {
+        let steps = || l.scenario.steps.iter().chain(&l.scenario.teardown);
+        let n = steps().filter(|s| s.value.command.is_some()).count();
+        (n, steps().count())
     };
+    let has_command = |l: &ScenarioFile| commands(l).0 > 0;
     let only_commands = |l: &ScenarioFile| {
-        l.scenario
-            .steps
-            .iter()
-            .chain(&l.scenario.teardown)
-            .all(|s| s.value.command.is_some())
+        let (n, all) = commands(l);
+        n == all
     };
     let mixed: Vec<String> = selected
         .iter()

@@ -16,14 +16,23 @@ use crate::scenario::{self, ReadOptions, ScenarioFile};
 use crate::target::Target;
 use crate::tf::TfOutputs;
 
+/// The run's variables: those from elsewhere (`tf.*`), overridden by
+/// `--var` and `--secret-var` (the secret ones registered).
+pub fn run_vars(
+    c: &Common,
+    mut from_elsewhere: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Error> {
+    from_elsewhere.extend(vars_of(c)?);
+    Ok(from_elsewhere)
+}
+
 /// Reads and validates the scenario files named on the command line (or
-/// `scenarios/`), every problem of every file at once, with variables from
-/// elsewhere (`tf.*`) that `--var` may override.
+/// `scenarios/`), every problem of every file at once; `vars` count as
+/// defined.
 pub fn read_scenarios_with(
     c: &Common,
-    mut vars: BTreeMap<String, String>,
+    vars: BTreeMap<String, String>,
 ) -> Result<Vec<ScenarioFile>, Error> {
-    vars.extend(vars_of(c)?);
     let mut paths = c.scenarios.clone();
     if paths.is_empty() {
         if !Path::new("scenarios").is_dir() {
@@ -146,10 +155,8 @@ impl RunSetup {
         let labels = crate::provenance::parse_labels(&run.labels).map_err(Error::Usage)?;
         let provenance =
             Provenance::from_env().with_flags(run.tf_workspace.as_deref(), run.tf_serial, &labels);
-        let tf_vars = tf.as_ref().map(TfOutputs::vars).unwrap_or_default();
-        let loaded = read_scenarios_with(common, tf_vars.clone())?;
-        let mut vars = tf_vars;
-        vars.extend(vars_of(common)?);
+        let vars = run_vars(common, tf.as_ref().map(TfOutputs::vars).unwrap_or_default())?;
+        let loaded = read_scenarios_with(common, vars.clone())?;
         let headers = run
             .headers
             .iter()

@@ -3,7 +3,7 @@
 use std::io::Write as _;
 
 use super::args::ValidateArgs;
-use super::setup::read_scenarios_with;
+use super::setup::{read_scenarios_with, run_vars};
 use crate::error::Error;
 use crate::exit::Exit;
 
@@ -20,7 +20,7 @@ pub fn run(a: &ValidateArgs) -> Result<Exit, Error> {
         .as_ref()
         .map(crate::tf::TfOutputs::vars)
         .unwrap_or_default();
-    let loaded = read_scenarios_with(&a.common, tf_vars)?;
+    let loaded = read_scenarios_with(&a.common, run_vars(&a.common, tf_vars)?)?;
     let mut out = super::stdout();
     for l in &loaded {
         let _ = writeln!(

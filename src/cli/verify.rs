@@ -63,15 +63,22 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     // The local backend is stopped whatever happens next; a failure to stop
     // it is worth a line, not the verdict.
     let stopped = target.shutdown().await;
-    let junit =
-        report::junit::render(&report).and_then(|x| report::write_file(&a.junit, x.as_bytes()));
-    junit.map_err(|e| Error::internal(e.context("JUnit report")))?;
-    if let Some(p) = &a.json {
-        let mut v = serde_json::to_value(&report).map_err(Error::internal)?;
-        crate::secrets::global().redact_json(&mut v, &[]);
-        let bytes = serde_json::to_vec_pretty(&v).map_err(Error::internal)?;
-        report::write_redacted(p, &bytes).map_err(|e| Error::internal(e.context("JSON report")))?;
-    }
+    // Each report is attempted even when another fails: losing the JSON
+    // because the JUnit path broke would lose the run twice.
+    let junit = report::junit::render(&report)
+        .and_then(|x| report::write_file(&a.junit, x.as_bytes()))
+        .map_err(|e| e.context("JUnit report"));
+    let json = match &a.json {
+        None => Ok(()),
+        Some(p) => serde_json::to_value(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut v| {
+                crate::secrets::global().redact_json(&mut v, &[]);
+                Ok(serde_json::to_vec_pretty(&v)?)
+            })
+            .and_then(|bytes| report::write_redacted(p, &bytes))
+            .map_err(|e| e.context("JSON report")),
+    };
     if report::github::in_actions() {
         let mut out = super::stdout();
         for line in report::github::verify_annotations(&report, &selected) {
@@ -90,5 +97,6 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
     }
+    junit.and(json).map_err(Error::Internal)?;
     Ok(code)
 }

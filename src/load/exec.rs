@@ -164,15 +164,6 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
     }
 }
 
-/// `subject: expected X, actual Y`: one failure as a person reads it
-/// (secrets redacted by the caller, as in verify's reports).
-fn example(r: &check::AssertionResult) -> String {
-    format!(
-        "{}: expected {}, actual {}",
-        r.subject, r.expected, r.actual
-    )
-}
-
 async fn step(
     sh: &Shared,
     plan: &ScenarioPlan,
@@ -242,7 +233,7 @@ async fn step(
     }
     let latency_us = u64::try_from(resp.latency.as_micros()).unwrap_or(u64::MAX);
     let example = || match &reason {
-        Some(r) => redact(&example(r), scope.secrets()),
+        Some(r) => redact(&r.describe(), scope.secrets()),
         None => String::new(),
     };
     let failure = reason.as_ref().map(|r| Failure {

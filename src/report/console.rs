@@ -123,10 +123,7 @@ pub fn step_line(r: &StepReport) -> String {
     }
     let mut s = format!("  {tag} {name}  ({detail}){soak}");
     for a in r.failures() {
-        s.push_str(&format!(
-            "\n         {}: expected {}, got {}",
-            a.subject, a.expected, a.actual
-        ));
+        s.push_str(&format!("\n         {}", a.describe()));
     }
     for a in r.assertions.iter().filter(|a| a.warning.is_some()) {
         s.push_str(&format!(
@@ -430,7 +427,7 @@ mod tests {
             failures: vec![reason(
                 "metric:x",
                 9,
-                r#"histogram x p95 by t: expected < 0.1, actual {t="a"} 0.13 (23 samples)"#,
+                r#"histogram x p95 by t: expected < 0.1, got {t="a"} 0.13 (23 samples)"#,
             )],
         };
         let mut clean = failing.clone();
@@ -442,7 +439,7 @@ mod tests {
             load_failure_lines(&requests),
             [
                 "  FAIL b: 12 of 300 requests failed",
-                r#"         9 x histogram x p95 by t: expected < 0.1, actual {t="a"} 0.13 (23 samples)"#,
+                r#"         9 x histogram x p95 by t: expected < 0.1, got {t="a"} 0.13 (23 samples)"#,
                 "         3 x other reasons (see summary.json)",
             ]
         );

@@ -62,10 +62,7 @@ fn provenance_line(p: &Provenance) -> String {
 
 /// Why a step did not pass, in one line.
 pub fn step_reason(s: &StepReport) -> String {
-    let failed: Vec<String> = s
-        .failures()
-        .map(|a| format!("{}: expected {}, got {}", a.subject, a.expected, a.actual))
-        .collect();
+    let failed: Vec<String> = s.failures().map(|a| a.describe()).collect();
     if !failed.is_empty() {
         failed.join("; ")
     } else {

@@ -143,7 +143,7 @@ fn case(scenario: &str, step: &StepReport) -> TestCase {
             let fails: Vec<_> = step.failures().collect();
             let first = fails
                 .first()
-                .map(|a| format!("{}: expected {}, got {}", a.subject, a.expected, a.actual))
+                .map(|a| a.describe())
                 .or_else(|| step.message.clone())
                 .unwrap_or_else(|| "failed".into());
             s.set_type("assertion");

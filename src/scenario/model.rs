@@ -326,6 +326,23 @@ pub struct BodyAssert {
     pub ge: Option<f64>,
 }
 
+impl BodyAssert {
+    /// Whether it says anything about what the path selects; one without an
+    /// operator is a mistake in the file, never a check that passes.
+    pub fn has_operator(&self) -> bool {
+        self.exists.is_some()
+            || self.matches.is_some()
+            || self.contains.is_some()
+            || self.length.is_some()
+            || self.json_type.is_some()
+            || self.equals.is_some()
+            || self.not_equals.is_some()
+            || [self.lt, self.le, self.gt, self.ge]
+                .iter()
+                .any(Option::is_some)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JsonType {

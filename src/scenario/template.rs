@@ -197,7 +197,10 @@ impl Scope {
     }
 }
 
-/// Replaces every secret in `text` with `***`.
+/// Replaces every secret in `text` with `***`: the scope's own (values
+/// it read from the environment or captured) and the run's registry
+/// ([`crate::secrets`]), so a step report is clean before any writer sees
+/// it.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets {
@@ -205,7 +208,7 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
             out = out.replace(s.as_str(), "***");
         }
     }
-    out
+    crate::secrets::redact(&out).into_owned()
 }
 
 #[cfg(test)]

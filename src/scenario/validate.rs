@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_saphyr::{Location, Spanned};
 
 use super::model::{
-    Capture, CommandLine, Comparison, FORMAT_VERSION, LineAssert, MetricAssert, Scenario, Step,
+    BodyAssert, Capture, CommandLine, Comparison, FORMAT_VERSION, LineAssert, MetricAssert,
+    Scenario, Step,
 };
 use super::repair::Assumed;
 use super::source::{ScenarioError, Source};
@@ -298,14 +299,7 @@ impl<'a> Validator<'a> {
             }
         }
         for b in &ex.body {
-            let any = b.exists.is_some()
-                || b.matches.is_some()
-                || b.contains.is_some()
-                || b.length.is_some()
-                || b.json_type.is_some()
-                || b.equals.is_some()
-                || b.not_equals.is_some()
-                || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
+            let any = b.has_operator();
             let ops = [("lt", b.lt), ("le", b.le), ("gt", b.gt), ("ge", b.ge)];
             for (op, v) in ops.into_iter().chain(length_ops(b.length.as_ref())) {
                 if v.is_some_and(|v| !v.is_finite()) {
@@ -328,15 +322,7 @@ impl<'a> Validator<'a> {
                     ),
                 );
             }
-            for v in [&b.equals, &b.not_equals, &b.contains]
-                .into_iter()
-                .flatten()
-            {
-                match json_references(&v.value) {
-                    Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
-                    Err(e) => self.err(v.referenced, e),
-                }
-            }
+            self.body_refs(b, defined);
         }
         if let Some(s) = &ex.schema {
             self.schema(s);
@@ -561,6 +547,19 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Variables the JSON values of a body assertion read must be defined.
+    fn body_refs(&mut self, b: &BodyAssert, defined: &BTreeSet<String>) {
+        for v in [&b.equals, &b.not_equals, &b.contains]
+            .into_iter()
+            .flatten()
+        {
+            match json_references(&v.value) {
+                Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
+                Err(e) => self.err(v.referenced, e),
+            }
+        }
+    }
+
     fn line_assert(&mut self, l: &LineAssert, at: Location, defined: &BTreeSet<String>) {
         let near = r"\b(?P<at>(none_match|some_match|match|json_path|count))\s*:";
         let regexes = [&l.none_match, &l.some_match, &l.matches]
@@ -617,14 +616,7 @@ impl<'a> Validator<'a> {
             }
         }
         if let Some(b) = &l.json_path {
-            let any = b.exists.is_some()
-                || b.matches.is_some()
-                || b.contains.is_some()
-                || b.length.is_some()
-                || b.json_type.is_some()
-                || b.equals.is_some()
-                || b.not_equals.is_some()
-                || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
+            let any = b.has_operator();
             if !any {
                 self.err_near(
                     at,
@@ -635,15 +627,7 @@ impl<'a> Validator<'a> {
                     ),
                 );
             }
-            for v in [&b.equals, &b.not_equals, &b.contains]
-                .into_iter()
-                .flatten()
-            {
-                match json_references(&v.value) {
-                    Ok(refs) => self.check_ref_list(refs, v.referenced, defined),
-                    Err(e) => self.err(v.referenced, e),
-                }
-            }
+            self.body_refs(b, defined);
         }
     }
 

@@ -7,15 +7,10 @@ use crate::check::lines;
 use crate::command::{self, DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, RunError, Spec};
 use crate::outcome::{CommandReport, Phase, StepReport, Verdict};
 use crate::scenario::model::{CommandLine, Scenario, Step};
-use crate::scenario::template::Scope;
+use crate::scenario::template::{Scope, redact};
 use crate::signals;
 
 use super::ms;
-
-/// Masks the run's secrets and every registered one.
-pub(super) fn redact(text: &str, secrets: &[String]) -> String {
-    crate::secrets::redact(&crate::scenario::template::redact(text, secrets)).into_owned()
-}
 
 /// A word of a command line as a person would paste it into a shell.
 fn quoted(arg: &str) -> String {

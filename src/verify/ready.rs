@@ -142,7 +142,7 @@ async fn http_attempt(
     let failed: Vec<String> = check::evaluate(&step.expect, &resp, &ctx)
         .iter()
         .filter(|r| !r.passed)
-        .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+        .map(|r| r.describe())
         .collect();
     if failed.is_empty() {
         (
@@ -176,7 +176,7 @@ async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, S
         Err(e) => {
             return (
                 false,
-                super::command::redact(
+                crate::scenario::template::redact(
                     &format!("cannot build the readiness command: {e}"),
                     &secrets,
                 ),
@@ -185,14 +185,17 @@ async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, S
     };
     spec.timeout = spec.timeout.min(left.max(Duration::from_millis(100)));
     match crate::command::run(&spec).await {
-        Err(e) => (false, super::command::redact(&e.to_string(), &secrets)),
+        Err(e) => (
+            false,
+            crate::scenario::template::redact(&e.to_string(), &secrets),
+        ),
         Ok(out) => {
             let judged = check::lines::judge(&step.expect, &out, scope);
             let failed: Vec<String> = judged
                 .assertions
                 .iter()
                 .filter(|r| !r.passed)
-                .map(|r| format!("{}: expected {}, got {}", r.subject, r.expected, r.actual))
+                .map(|r| r.describe())
                 .collect();
             let exit = out
                 .exit_code
@@ -202,7 +205,10 @@ async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, S
             } else {
                 format!("{exit} ({})", failed.join("; "))
             };
-            (failed.is_empty(), super::command::redact(&text, &secrets))
+            (
+                failed.is_empty(),
+                crate::scenario::template::redact(&text, &secrets),
+            )
         }
     }
 }

@@ -23,17 +23,74 @@ pub async fn postdeploy(args: &[&str]) -> Output {
 }
 
 pub async fn postdeploy_in(dir: &Path, args: &[&str]) -> Output {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
-        .args(args)
+    postdeploy_env_in(dir, args, &[], &[]).await
+}
+
+/// As [`postdeploy`], with variables set (`set`) and removed (`remove`).
+pub async fn postdeploy_env(args: &[&str], set: &[(&str, &str)], remove: &[&str]) -> Output {
+    postdeploy_env_in(&root(), args, set, remove).await
+}
+
+/// GitHub Actions' reporters write outside the test's directory (the job
+/// summary) and into stdout (annotations): a test asks for them itself.
+const GITHUB_REPORTERS: &[&str] = &["GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"];
+
+async fn postdeploy_env_in(
+    dir: &Path,
+    args: &[&str],
+    set: &[(&str, &str)],
+    remove: &[&str],
+) -> Output {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"));
+    c.args(args)
         .current_dir(dir)
         .env("CI", "true")
         .env_remove("POSTDEPLOY_TARGET")
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(120), out)
+        .kill_on_drop(true);
+    for k in GITHUB_REPORTERS.iter().chain(remove) {
+        c.env_remove(k);
+    }
+    for (k, v) in set {
+        c.env(k, v);
+    }
+    tokio::time::timeout(Duration::from_secs(120), c.output())
         .await
         .expect("postdeploy did not finish within 120 s")
         .expect("running postdeploy")
+}
+
+/// Every file below `dir`, however deep.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that no needle occurs in `bytes`, naming `what` and showing up
+/// to five offending lines.
+pub fn assert_absent(what: &str, bytes: &[u8], needles: &[&str]) {
+    let text = String::from_utf8_lossy(bytes);
+    for n in needles {
+        assert!(
+            !text.contains(n),
+            "{n} leaked into {what}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(n))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 pub fn text(o: &Output) -> String {
