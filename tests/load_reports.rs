@@ -189,11 +189,10 @@ fn slos() -> SloSet {
 }
 
 fn summary_of(m: &Measurements) -> Value {
-    let results = slos().evaluate(m);
     summary::summary_json(
         &settings(),
         m,
-        &results,
+        &judge_load(m, &slos()),
         &Provenance {
             commit: Some("0123abc".into()),
             ..Provenance::default()
@@ -485,11 +484,10 @@ fn slo_parser_accepts_and_rejects() {
 #[test]
 fn html_is_self_contained_with_charts() {
     let m = measurements();
-    let results = slos().evaluate(&m);
     let page = html::render(
         &settings(),
         &m,
-        &results,
+        &judge_load(&m, &slos()),
         &Provenance::default(),
         &["summary.json".into()],
     )

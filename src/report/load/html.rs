@@ -9,6 +9,7 @@ use plotters::prelude::*;
 
 use super::summary::Provenance;
 use crate::load::model::{Measurements, Model, Settings, new_histogram};
+use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
 
 const W: u32 = 660;
@@ -475,12 +476,12 @@ footer { margin-top:28px; color:var(--muted); font-size:12px; }
 pub fn render(
     settings: &Settings,
     m: &Measurements,
-    results: &[SloResult],
+    verdict: &LoadVerdict,
     prov: &Provenance,
     files: &[String],
 ) -> anyhow::Result<String> {
-    // As crate::verdict judges it: an interrupted run never passes.
-    let passed = results.iter().all(|r| r.passed) && m.stopped_by.signal().is_none();
+    let passed = verdict.passed;
+    let results = &verdict.slo_results;
     let [throughput, latency, errors] = time_charts(m)?;
     let spectrum = spectrum_chart(m)?;
     let mut o = String::new();

@@ -58,7 +58,7 @@ pub fn write_all(
         Ok(())
     };
 
-    let mut summary = summary::summary_json(settings, m, results, prov);
+    let mut summary = summary::summary_json(settings, m, verdict, prov);
     crate::secrets::global().redact_json(&mut summary, &["histogram"]);
     put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
     // Tags are redacted stems (`Names`); the rest is numbers and base64.
@@ -82,7 +82,7 @@ pub fn write_all(
     listed.extend(m.requests.keys().map(|n| format!("{}.hgrm", names.stem(n))));
     put(
         HTML_FILE,
-        html::render(settings, m, results, prov, &listed)?.as_bytes(),
+        html::render(settings, m, verdict, prov, &listed)?.as_bytes(),
     )?;
     Ok(files)
 }

@@ -15,7 +15,8 @@ use super::Names;
 use crate::load::model::{
     MAX_LATENCY_US, Measurements, Model, RequestStats, SIGFIG, Settings, StopReason,
 };
-use crate::verdict::slo::{SloResult, all_data};
+use crate::verdict::LoadVerdict;
+use crate::verdict::slo::all_data;
 
 /// Version tag of `summary.json`; bump on any breaking change.
 pub const FORMAT: &str = "postdeploy.load/v1";
@@ -113,7 +114,7 @@ fn stop(s: StopReason) -> &'static str {
 pub fn summary_json(
     settings: &Settings,
     m: &Measurements,
-    slo_results: &[SloResult],
+    verdict: &LoadVerdict,
     provenance: &Provenance,
 ) -> Value {
     let names = Names::new(m.requests.keys());
@@ -154,9 +155,9 @@ pub fn summary_json(
             "warnings": s.warnings,
         })
     });
+    let slo_results = &verdict.slo_results;
     let slo_passed = slo_results.iter().all(|r| r.passed);
-    // The verdict's rule (crate::verdict): an interrupted run never passes.
-    let passed = slo_passed && m.stopped_by.signal().is_none();
+    let passed = verdict.passed;
     json!({
         "format": FORMAT,
         "tool": { "name": "postdeploy", "version": env!("CARGO_PKG_VERSION") },
