@@ -68,7 +68,7 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         &selected,
         &opts,
         crate::signals::stop_requested(),
-        crate::signals::at_least(2),
+        crate::signals::abandon(opts.teardown_timeout),
         &mut console,
     )
     .await;

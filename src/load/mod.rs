@@ -12,9 +12,9 @@
 //! `max_requests`; a signal (`interrupt`: SIGINT or SIGTERM) stops it
 //! early. In every case the requests already in flight finish (each has a
 //! timeout), teardown steps of begun iterations run, and the measurements of
-//! what ran are returned. After a signal, draining and teardown get
-//! `teardown_timeout` in all; `abandon` (the second signal) or that deadline
-//! cuts them short, and the measurements so far are still returned.
+//! what ran are returned. After a signal, `abandon` (the second signal, or
+//! `teardown_timeout` since the first: [`crate::signals::abandon`]) cuts the
+//! drain and teardown short, and the measurements so far are still returned.
 
 mod client;
 mod exec;
@@ -255,10 +255,6 @@ pub async fn run(
     tokio::pin!(abandon);
     let mut interrupted = false;
     let mut abandoned = false;
-    // Far in the future until a signal sets it.
-    let mut give_up = deadline
-        .checked_add(Duration::from_secs(365 * 24 * 3600))
-        .unwrap_or(deadline);
     let mut monitor = Monitor {
         t0,
         deadline,
@@ -279,16 +275,9 @@ pub async fn run(
             sig = &mut interrupt, if !interrupted => {
                 interrupted = true;
                 shared.stop.trigger(StopReason::Interrupted(sig));
-                give_up = Instant::now()
-                    .checked_add(opts.teardown_timeout)
-                    .unwrap_or(give_up);
                 sink.event(&Event::Stopping { signal: sig, teardown_timeout: opts.teardown_timeout });
             }
             _ = &mut abandon, if interrupted => {
-                abandoned = true;
-                break Ok(());
-            }
-            _ = tokio::time::sleep_until(give_up.into()), if interrupted => {
                 abandoned = true;
                 break Ok(());
             }
