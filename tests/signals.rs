@@ -263,3 +263,50 @@ async fn a_signal_with_the_local_target_still_tears_down_against_it() {
         assert_ne!(s["verdict"], "error", "teardown failed: {s:#}\n{text}");
     }
 }
+
+/// Without a second signal, `--teardown-timeout` is what abandons a
+/// teardown that does not end: the reports still come, marked so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_teardown_timeout_abandons_a_slow_teardown_but_still_reports() {
+    let b = postgres_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let url = b.url();
+    let child = spawn(&[
+        "load",
+        "scenarios/projects-crud.yaml",
+        "--target",
+        &url,
+        "--users",
+        "4",
+        "--duration",
+        "60s",
+        "--teardown-timeout",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    lab(
+        &url,
+        "latency",
+        json!({"route": "/api/projects/:id", "method": "DELETE", "fixedMs": 20000}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    send(&child, "TERM");
+    let (status, text) = finish(child, Duration::from_secs(15)).await;
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        "exit {took:?} after the signal, with a 2 s teardown timeout: {text}"
+    );
+    assert_eq!(status, Some(143), "{text}");
+    let summary = read_json(&out.join("summary.json"));
+    validate_summary(&summary);
+    assert_eq!(summary["run"]["teardown_abandoned"], true, "{text}");
+    junit_valid(&out.join("junit.xml"));
+    lab(&url, "reset", json!({})).await;
+    b.stop().await;
+}
