@@ -185,46 +185,6 @@ async fn sigint_stops_a_verify_soak_with_junit_and_json() {
     soak_interrupted("INT", 130, "sigint").await;
 }
 
-/// The teardown's DELETEs stall for 20 s: a second SIGTERM abandons them,
-/// and the reports are still written from what was measured.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_signal_abandons_a_slow_teardown_but_still_reports() {
-    let b = postgres_backend().await;
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let url = b.url();
-    let child = spawn_crud_load(&url, 4, &out);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    lab(
-        &url,
-        "latency",
-        json!({"route": "/api/projects/:id", "method": "DELETE", "fixedMs": 20000}),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    send(&child, "TERM");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let t = Instant::now();
-    send(&child, "TERM");
-    let (status, text) = finish(child, Duration::from_secs(15)).await;
-    assert!(
-        t.elapsed() < Duration::from_secs(8),
-        "the second signal must not wait for the teardown: {text}"
-    );
-    assert_eq!(status, Some(143), "{text}");
-    let summary = read_json(&out.join("summary.json"));
-    validate_summary(&summary);
-    assert_eq!(summary["run"]["stopped_by"], "sigterm");
-    assert_eq!(summary["run"]["teardown_abandoned"], true, "{text}");
-    let xml = junit_valid(&out.join("junit.xml"));
-    assert!(
-        xml.contains("teardown of begun iterations was abandoned"),
-        "{xml}"
-    );
-    lab(&url, "reset", json!({})).await;
-    b.stop().await;
-}
-
 /// With `--target local` the embedded backend must outlive the teardown
 /// that the signal starts: it is stopped only after the reports.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,15 +224,23 @@ async fn a_signal_with_the_local_target_still_tears_down_against_it() {
     }
 }
 
-/// Without a second signal, `--teardown-timeout` is what abandons a
-/// teardown that does not end: the reports still come, marked so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_teardown_timeout_abandons_a_slow_teardown_but_still_reports() {
+/// How a stalled teardown is cut short after the first SIGTERM.
+enum Abandon {
+    SecondSignal,
+    /// `--teardown-timeout 2s`, no second signal.
+    Timeout,
+}
+
+/// A load of the CRUD flow whose teardown DELETEs stall for 20 s, stopped
+/// by SIGTERM: the teardown is abandoned (by `how`), and every report is
+/// still written from what was measured, marked so.
+async fn stalled_teardown(how: Abandon) {
     let b = postgres_backend().await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let url = b.url();
-    let child = spawn(&[
+    let out_arg = out.to_str().unwrap();
+    let mut args = vec![
         "load",
         "scenarios/projects-crud.yaml",
         "--target",
@@ -281,11 +249,13 @@ async fn the_teardown_timeout_abandons_a_slow_teardown_but_still_reports() {
         "4",
         "--duration",
         "60s",
-        "--teardown-timeout",
-        "2s",
         "--out",
-        out.to_str().unwrap(),
-    ]);
+        out_arg,
+    ];
+    if matches!(how, Abandon::Timeout) {
+        args.extend(["--teardown-timeout", "2s"]);
+    }
+    let child = spawn(&args);
     tokio::time::sleep(Duration::from_secs(2)).await;
     lab(
         &url,
@@ -294,19 +264,47 @@ async fn the_teardown_timeout_abandons_a_slow_teardown_but_still_reports() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let t = Instant::now();
+    // Timed from the signal that should end the wait: the second one, or
+    // the first when the 2 s timeout must do it (and must have waited).
+    let mut t = Instant::now();
     send(&child, "TERM");
+    if matches!(how, Abandon::SecondSignal) {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        t = Instant::now();
+        send(&child, "TERM");
+    }
     let (status, text) = finish(child, Duration::from_secs(15)).await;
     let took = t.elapsed();
-    assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
-        "exit {took:?} after the signal, with a 2 s teardown timeout: {text}"
-    );
+    match how {
+        Abandon::SecondSignal => assert!(
+            took < Duration::from_secs(8),
+            "the second signal must not wait for the teardown: {took:?}: {text}"
+        ),
+        Abandon::Timeout => assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+            "exit {took:?} after the signal, with a 2 s teardown timeout: {text}"
+        ),
+    }
     assert_eq!(status, Some(143), "{text}");
     let summary = read_json(&out.join("summary.json"));
     validate_summary(&summary);
+    assert_eq!(summary["run"]["stopped_by"], "sigterm");
     assert_eq!(summary["run"]["teardown_abandoned"], true, "{text}");
-    junit_valid(&out.join("junit.xml"));
+    let xml = junit_valid(&out.join("junit.xml"));
+    assert!(
+        xml.contains("teardown of begun iterations was abandoned"),
+        "{xml}"
+    );
     lab(&url, "reset", json!({})).await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_abandons_a_slow_teardown_but_still_reports() {
+    stalled_teardown(Abandon::SecondSignal).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_teardown_timeout_abandons_a_slow_teardown_but_still_reports() {
+    stalled_teardown(Abandon::Timeout).await;
 }
