@@ -1,0 +1,193 @@
+//! A load run read back from its report directory: `summary.json` for what
+//! was asked and the totals, `latency.hlog` beside it for the per-second
+//! histograms, coarsened into blocks exactly as the store coarsens them.
+//! So `compare` on two directories and on the same two stored runs see the
+//! same data and give the same verdicts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+use serde_json::Value;
+
+use super::fingerprint::Fingerprint;
+use super::record::{
+    LoadRecord, NameRecord, RunKind, RunMeta, SloLine, add_to_blocks, block_count, block_secs,
+    decode,
+};
+use crate::load::model::new_histogram;
+
+/// `summary.json` formats this reader understands.
+const FORMATS: &[&str] = &["postdeploy.load/v1", "postdeploy.load/v2"];
+
+/// `PATH` may be a report directory or its `summary.json`.
+pub fn summary_path(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join(crate::report::load::SUMMARY_FILE)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
+    let summary = summary_path(path);
+    let text = std::fs::read_to_string(&summary)
+        .map_err(|e| format!("cannot read {}: {e}", summary.display()))?;
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not JSON: {e}", summary.display()))?;
+    let hlog_name = doc["files"]["hlog"]
+        .as_str()
+        .unwrap_or(crate::report::load::HLOG_FILE);
+    let hlog_path = summary
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(hlog_name);
+    let hlog = std::fs::read(&hlog_path).map_err(|e| {
+        format!(
+            "cannot read {} (the interval log the comparison needs beside {}): {e}",
+            hlog_path.display(),
+            summary.display()
+        )
+    })?;
+    from_documents(&doc, &hlog).map_err(|e| format!("{}: {e}", summary.display()))
+}
+
+/// A record from the two documents' contents.
+pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
+    let format = doc["format"].as_str().unwrap_or("");
+    if !FORMATS.contains(&format) {
+        return Err(format!(
+            "not a postdeploy load summary (format {format:?}; expected one of {FORMATS:?})"
+        ));
+    }
+    let run = &doc["run"];
+    let s = |v: &Value| v.as_str().map(str::to_string);
+    let time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok_or_else(|| "run.started_at/ended_at missing or not RFC 3339".to_string())
+    };
+    let env = s(&run["env"]);
+    let target = s(&run["target"]).ok_or("run.target missing")?;
+    let model = s(&run["model"]).ok_or("run.model missing")?;
+    let scenarios: Vec<(String, String)> = run["scenarios"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        s(&x["name"]).unwrap_or_default(),
+                        s(&x["sha256"]).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sorted = scenarios;
+    sorted.sort();
+    let fingerprint = Fingerprint {
+        scope: env.clone().unwrap_or_else(|| target.clone()),
+        scenarios: sorted,
+        users: (model == "closed")
+            .then(|| run["users"].as_u64().map(|u| u as u32))
+            .flatten(),
+        rate: (model == "open").then(|| run["rate"].as_f64()).flatten(),
+        model,
+        duration_s: run["duration_s"].as_f64().ok_or("run.duration_s missing")?,
+    };
+    let elapsed_s = run["elapsed_s"].as_f64().ok_or("run.elapsed_s missing")?;
+    let provenance: crate::provenance::Provenance =
+        serde_json::from_value(run["provenance"].clone()).unwrap_or_default();
+    let meta = RunMeta {
+        id: None,
+        uid: s(&run["uid"]).unwrap_or_else(|| {
+            // A v1 summary has no uid: its start time and target name it.
+            format!(
+                "{}@{}",
+                run["started_at"].as_str().unwrap_or(""),
+                target
+            )
+        }),
+        kind: RunKind::Load,
+        target,
+        target_local: run["target_local"].as_bool().unwrap_or(false),
+        env,
+        started_at: time(&run["started_at"])?,
+        ended_at: time(&run["ended_at"])?,
+        tool_version: s(&doc["tool"]["version"]).unwrap_or_default(),
+        provenance,
+        stopped_by: s(&run["stopped_by"]).unwrap_or_else(|| "duration".into()),
+        passed: doc["passed"].as_bool().unwrap_or(false),
+        regressed: doc["regression"]["regressed"].as_bool().unwrap_or(false),
+        regressions: Vec::new(),
+    };
+
+    let bs = block_secs(elapsed_s);
+    let n = block_count(elapsed_s, bs);
+    let mut by_tag: BTreeMap<String, String> = BTreeMap::new();
+    let mut names = BTreeMap::new();
+    let requests = doc["requests"]
+        .as_object()
+        .ok_or("requests missing")?;
+    for (name, r) in requests {
+        let histogram = match r["histogram"].as_str() {
+            Some(b64) => decode(b64).map_err(|e| format!("requests[{name:?}]: {e}"))?,
+            None => new_histogram(),
+        };
+        if let Some(tag) = r["hlog_tag"].as_str() {
+            by_tag.insert(tag.to_string(), name.clone());
+        }
+        let errors: BTreeMap<String, u64> =
+            serde_json::from_value(r["errors"].clone()).unwrap_or_default();
+        names.insert(
+            name.clone(),
+            NameRecord {
+                count: r["count"].as_u64().unwrap_or(0),
+                failed: r["failed"].as_u64().unwrap_or(0),
+                errors,
+                histogram,
+                blocks: (0..n).map(|_| new_histogram()).collect::<Vec<Histogram<u64>>>(),
+            },
+        );
+    }
+    for entry in IntervalLogIterator::new(hlog) {
+        let entry = entry.map_err(|e| format!("interval log: {e:?}"))?;
+        let LogEntry::Interval(iv) = entry else {
+            continue;
+        };
+        let Some(tag) = iv.tag() else { continue };
+        let Some(name) = by_tag.get(tag.as_str()) else {
+            continue;
+        };
+        let h = decode(iv.encoded_histogram()).map_err(|e| format!("interval log: {e}"))?;
+        if let Some(rec) = names.get_mut(name) {
+            add_to_blocks(&mut rec.blocks, bs, iv.start_timestamp(), &h);
+        }
+    }
+    let slos = doc["slo"]["results"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|r| r["unit"] == "ms")
+                .filter_map(|r| {
+                    Some(SloLine {
+                        scope: s(&r["scope"])?,
+                        metric: s(&r["metric"])?,
+                        threshold_ms: r["threshold"].as_f64()?,
+                        passed: r["passed"].as_bool().unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(LoadRecord {
+        meta,
+        fingerprint,
+        elapsed_s,
+        block_secs: bs,
+        names,
+        slos,
+    })
+}

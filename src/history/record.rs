@@ -1,0 +1,283 @@
+//! One run as the history keeps it, whatever it came from: a load run just
+//! measured, a row of the store, or a report directory on disk. The
+//! regression gate reads only this type, so `compare` gives the same
+//! verdict on two stored runs as on their `summary.json` files.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+use super::fingerprint::Fingerprint;
+use crate::load::model::{Interval, Measurements, Settings, new_histogram};
+use crate::verdict::LoadVerdict;
+
+/// Interval histograms are coarsened to at most this many blocks per run:
+/// a one-hour run keeps 30-second blocks, enough for a block bootstrap
+/// (which needs blocks of ≥ 5 s anyway) and small enough that 20 request
+/// names stay a few MB in the store.
+pub const MAX_BLOCKS: u64 = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    Load,
+    Verify,
+}
+
+impl RunKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            RunKind::Load => "load",
+            RunKind::Verify => "verify",
+        }
+    }
+}
+
+/// What identifies a run for people and baselines (not its measurements).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// Store id; None until stored (or for a run read from files).
+    #[serde(skip)]
+    pub id: Option<i64>,
+    /// Stable across stores: the same run imported twice is one run.
+    pub uid: String,
+    pub kind: RunKind,
+    pub target: String,
+    pub target_local: bool,
+    pub env: Option<String>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub ended_at: chrono::DateTime<chrono::Utc>,
+    pub tool_version: String,
+    pub provenance: crate::provenance::Provenance,
+    pub stopped_by: String,
+    /// The run's own verdict: SLOs (load) or steps (verify).
+    pub passed: bool,
+    /// The regression gate said `regressed` (never for verify runs).
+    pub regressed: bool,
+    /// What regressed, as `request name metric` (for the trend page).
+    #[serde(default)]
+    pub regressions: Vec<String>,
+}
+
+impl RunMeta {
+    /// Baselines are drawn only from accepted runs: a run that failed its
+    /// SLOs, regressed or was interrupted must not become the yardstick
+    /// that lets the next bad deploy through.
+    pub fn accepted(&self) -> bool {
+        self.passed
+            && !self.regressed
+            && matches!(self.stopped_by.as_str(), "duration" | "max_requests")
+    }
+
+    /// The x-axis label of a run: its deploy id, else its short commit,
+    /// else its store id.
+    pub fn label(&self) -> String {
+        if let Some(d) = &self.provenance.deploy_id {
+            return d.clone();
+        }
+        if let Some(c) = &self.provenance.commit {
+            return c.chars().take(8).collect();
+        }
+        match self.id {
+            Some(id) => format!("#{id}"),
+            None => self.started_at.format("%m-%d %H:%M").to_string(),
+        }
+    }
+}
+
+/// A load run: the gate's input.
+#[derive(Debug, Clone)]
+pub struct LoadRecord {
+    pub meta: RunMeta,
+    pub fingerprint: Fingerprint,
+    pub elapsed_s: f64,
+    /// Seconds per block of [`NameRecord::blocks`].
+    pub block_secs: u32,
+    pub names: BTreeMap<String, NameRecord>,
+    /// The objectives the run was judged against, for trend lines.
+    pub slos: Vec<SloLine>,
+}
+
+/// A latency objective as the trend page draws it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SloLine {
+    pub scope: String,
+    pub metric: String,
+    pub threshold_ms: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NameRecord {
+    /// Requests attempted.
+    pub count: u64,
+    /// Requests that failed (any reason, each once).
+    pub failed: u64,
+    pub errors: BTreeMap<String, u64>,
+    /// Every completed response's latency (µs).
+    pub histogram: Histogram<u64>,
+    /// The same latencies by consecutive block of `block_secs` seconds from
+    /// the run's start; empty blocks included, since a second without
+    /// responses is data too.
+    pub blocks: Vec<Histogram<u64>>,
+}
+
+impl NameRecord {
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        (!self.histogram.is_empty()).then(|| self.histogram.value_at_quantile(q) as f64 / 1000.0)
+    }
+}
+
+/// A verify run: step latencies and verdicts, for the trend page.
+#[derive(Debug, Clone)]
+pub struct VerifyRecord {
+    pub meta: RunMeta,
+    pub fingerprint: Fingerprint,
+    pub steps: Vec<StepRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StepRecord {
+    pub scenario: String,
+    pub name: String,
+    pub latency_ms: Option<f64>,
+    pub budget_ms: Option<f64>,
+    /// `passed`, `failed`, `skipped`, ...
+    pub verdict: String,
+}
+
+/// Block length for a run of `elapsed_s` seconds: whole seconds, so that
+/// per-second intervals fall into blocks without being split.
+pub fn block_secs(elapsed_s: f64) -> u32 {
+    let secs = elapsed_s.max(1.0).ceil() as u64;
+    secs.div_ceil(MAX_BLOCKS).max(1) as u32
+}
+
+/// Number of blocks a run of `elapsed_s` seconds has.
+pub fn block_count(elapsed_s: f64, block_secs: u32) -> usize {
+    let secs = elapsed_s.max(1.0).ceil() as u64;
+    secs.div_ceil(u64::from(block_secs)).max(1) as usize
+}
+
+/// Adds one interval (starting `start` after the run's start) into its
+/// block. Interval starts are whole seconds (the monitor ticks on them),
+/// so the block is exact; anything past the last block joins the last.
+pub fn add_to_blocks(blocks: &mut [Histogram<u64>], block_secs: u32, start: Duration, h: &Histogram<u64>) {
+    if blocks.is_empty() || h.is_empty() {
+        return;
+    }
+    let i = (start.as_secs() / u64::from(block_secs)) as usize;
+    let i = i.min(blocks.len() - 1);
+    // Same bounds on both sides: adding cannot fail.
+    let _ = blocks[i].add(h);
+}
+
+impl LoadRecord {
+    /// The record of a run just judged.
+    pub fn from_run(
+        settings: &Settings,
+        m: &Measurements,
+        verdict: &LoadVerdict,
+        provenance: &crate::provenance::Provenance,
+        env: Option<&str>,
+    ) -> LoadRecord {
+        let elapsed_s = m.elapsed.as_secs_f64();
+        let bs = block_secs(elapsed_s);
+        let n = block_count(elapsed_s, bs);
+        let mut names = BTreeMap::new();
+        for (name, r) in &m.requests {
+            names.insert(
+                name.clone(),
+                NameRecord {
+                    count: r.count,
+                    failed: r.error_count(),
+                    errors: r.errors.clone(),
+                    histogram: r.histogram.clone(),
+                    blocks: blocks_of(name, &m.intervals, bs, n),
+                },
+            );
+        }
+        LoadRecord {
+            meta: RunMeta {
+                id: None,
+                uid: uuid::Uuid::new_v4().to_string(),
+                kind: RunKind::Load,
+                target: settings.target.clone(),
+                target_local: settings.target_local,
+                env: env.map(str::to_string),
+                started_at: m.started_at,
+                ended_at: m.ended_at,
+                tool_version: env!("CARGO_PKG_VERSION").into(),
+                provenance: provenance.clone(),
+                stopped_by: m.stopped_by.key().into(),
+                passed: verdict.passed,
+                regressed: false,
+                regressions: Vec::new(),
+            },
+            fingerprint: Fingerprint::of_load(settings, env),
+            elapsed_s,
+            block_secs: bs,
+            names,
+            slos: slo_lines(&verdict.slo_results),
+        }
+    }
+}
+
+/// The latency objectives of a verdict, in ms.
+pub fn slo_lines(results: &[crate::verdict::SloResult]) -> Vec<SloLine> {
+    results
+        .iter()
+        .filter(|r| r.unit == "ms")
+        .map(|r| SloLine {
+            scope: r.scope.clone(),
+            metric: r.metric.to_string(),
+            threshold_ms: r.threshold,
+            passed: r.passed,
+        })
+        .collect()
+}
+
+fn blocks_of(name: &str, intervals: &[Interval], bs: u32, n: usize) -> Vec<Histogram<u64>> {
+    let mut blocks: Vec<Histogram<u64>> = (0..n).map(|_| new_histogram()).collect();
+    for iv in intervals {
+        if let Some(s) = iv.per_name.get(name) {
+            add_to_blocks(&mut blocks, bs, iv.start, &s.histogram);
+        }
+    }
+    blocks
+}
+
+/// Base64 of HdrHistogram's V2-DEFLATE form, as summary.json carries it.
+pub fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    // Only counts beyond i64 fail, which no run reaches.
+    let _ = V2DeflateSerializer::new().serialize(h, &mut buf);
+    base64::engine::general_purpose::STANDARD.encode(buf)
+}
+
+pub fn decode(b64: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| format!("histogram is not base64: {e}"))?;
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("histogram cannot be decoded: {e:?}"))?;
+    // Re-home into the run's settings so that adding never fails.
+    let mut out = new_histogram();
+    out.add(&h)
+        .map_err(|e| format!("histogram outside the recorded range: {e:?}"))?;
+    Ok(out)
+}
+
+/// Blocks as one text column: base64 histograms separated by spaces.
+pub fn encode_blocks(blocks: &[Histogram<u64>]) -> String {
+    blocks.iter().map(encode).collect::<Vec<_>>().join(" ")
+}
+
+pub fn decode_blocks(text: &str) -> Result<Vec<Histogram<u64>>, String> {
+    text.split_ascii_whitespace().map(decode).collect()
+}
