@@ -209,7 +209,7 @@ async fn sigterm_kills_the_running_command_group_and_exits_143() {
     let dir = tempfile::tempdir().unwrap();
     let pidfile = dir.path().join("pid");
     let junit = dir.path().join("junit.xml");
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let child = support::postdeploy_command()
         .args([
             "verify",
             &fixture("hang-long.yaml"),
@@ -415,7 +415,7 @@ async fn a_secret_echoed_by_a_command_is_in_no_artifact() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("report.json");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let o = support::postdeploy_command()
         .args([
             "verify",
             &fixture("secret-echo.yaml"),

@@ -307,7 +307,7 @@ async fn ctrl_c_stops_early_and_still_writes_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let f = fixture("health.yaml");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let mut child = support::postdeploy_command()
         .args([
             "load",
             f.to_str().unwrap(),

@@ -197,6 +197,7 @@ fn summary_of(m: &Measurements) -> Value {
             commit: Some("0123abc".into()),
             ..Provenance::default()
         },
+        &postdeploy::report::load::RunIdentity::default(),
     )
 }
 
@@ -205,7 +206,7 @@ fn summary_matches_schema_with_exact_percentiles() {
     let m = measurements();
     let doc = summary_of(&m);
     support::validate_summary(&doc);
-    assert_eq!(doc["format"], "postdeploy.load/v1");
+    assert_eq!(doc["format"], "postdeploy.load/v2");
     assert_eq!(doc["run"]["git_commit"], "0123abc");
     assert_eq!(doc["run"]["deploy_id"], Value::Null);
     assert_eq!(doc["run"]["started_at"], "2026-11-28T01:00:00.000Z");

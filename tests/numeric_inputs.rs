@@ -58,7 +58,7 @@ fn durations() -> impl Strategy<Value = String> {
 
 /// What a spawned postdeploy did with one input.
 async fn outcome(args: &[String]) -> (Option<i32>, String) {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let mut child = support::postdeploy_command()
         .args(args)
         .current_dir(support::root())
         .env("CI", "true")

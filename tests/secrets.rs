@@ -33,7 +33,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn command(args: &[String]) -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"));
+    let mut c = support::postdeploy_command();
     c.args(args)
         .current_dir(support::root())
         .env("CI", "true")
@@ -98,6 +98,9 @@ fn verify_args(target: &str, files: &[&str], out: &Path, extra: &[&str]) -> Vec<
         out.join("junit.xml").to_string_lossy().into_owned(),
         "--json".to_string(),
         out.join("verify.json").to_string_lossy().into_owned(),
+        // The history is an artifact like any report.
+        "--history".to_string(),
+        out.join("history.sqlite").to_string_lossy().into_owned(),
     ]);
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -113,6 +116,12 @@ fn load_args(target: &str, files: &[&str], out: &Path, extra: &[&str]) -> Vec<St
         out.to_string_lossy().into_owned(),
         "--users".into(),
         "2".into(),
+        "--history".into(),
+        out.join("history.sqlite").to_string_lossy().into_owned(),
+        "--markdown".into(),
+        out.join("regression.md").to_string_lossy().into_owned(),
+        "--bmf".into(),
+        out.join("bmf.json").to_string_lossy().into_owned(),
     ]);
     a.extend(extra.iter().map(|s| s.to_string()));
     a

@@ -23,7 +23,7 @@ async fn project_rows(b: &Backend) -> i64 {
 }
 
 fn spawn(args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    support::postdeploy_command()
         .args(args)
         .current_dir(support::root())
         .env("CI", "true")

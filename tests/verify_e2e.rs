@@ -159,7 +159,7 @@ async fn in_ci_a_missing_target_exits_2_and_local_must_be_named() {
 async fn outside_ci_the_local_backend_is_the_default() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("j.xml");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let out = support::postdeploy_command()
         .args(["verify", "--junit", junit.to_str().unwrap()])
         .current_dir(support::root())
         .env_remove("CI")
@@ -425,7 +425,7 @@ async fn secrets_from_the_environment_never_reach_reports() {
     .unwrap();
     let junit = dir.path().join("j.xml");
     let json = dir.path().join("r.json");
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"))
+    let o = support::postdeploy_command()
         .args([
             "verify",
             "--target",

@@ -104,6 +104,95 @@ pub struct VerifyArgs {
     /// Stop at the first failing scenario (teardown still runs).
     #[arg(long)]
     pub fail_fast: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline: a stored run id, a report directory or a summary.json.
+    pub base: String,
+    /// Current run: a stored run id, a report directory or a summary.json.
+    pub current: String,
+    /// History store holding the run ids [default: reports/history.sqlite].
+    #[arg(long, env = "POSTDEPLOY_HISTORY", value_name = "FILE|URL")]
+    pub history: Option<String>,
+    /// Compare even when the runs were not made alike.
+    #[arg(long)]
+    pub force_compare: bool,
+    /// Regression tolerance (repeatable), as for `load`.
+    #[arg(long = "regress", value_name = "[NAME:]METRIC:TOL")]
+    pub regress: Vec<String>,
+    /// Report regressions without failing (exit 0).
+    #[arg(long)]
+    pub regress_warn: bool,
+    /// Write the comparison as Markdown.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write Bencher Metric Format JSON.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
+    /// Write JUnit XML (one test case per request name and metric).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write the comparison as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryCmd {
+    /// History store [default: reports/history.sqlite].
+    #[arg(long, env = "POSTDEPLOY_HISTORY", value_name = "FILE|URL", global = true)]
+    pub history: Option<String>,
+    #[command(subcommand)]
+    pub action: HistoryAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum HistoryAction {
+    /// List stored runs, newest first.
+    List {
+        /// Only `load` or `verify` runs.
+        #[arg(long, value_name = "load|verify")]
+        kind: Option<String>,
+        /// Most runs listed.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// As JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: its provenance, fingerprint, figures and verdicts.
+    Show {
+        /// Run id.
+        run: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the newest N runs of each fingerprint, delete the rest.
+    Prune {
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: u32,
+    },
+    /// Record report directories of earlier load runs.
+    Import {
+        /// Report directories or summary.json files.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Environment label for runs recorded without one.
+        #[arg(long, value_name = "NAME")]
+        env: Option<String>,
+    },
+    /// Render the trends across runs as one self-contained HTML page.
+    Trend {
+        #[arg(long, default_value = "reports/trend.html", value_name = "FILE")]
+        out: PathBuf,
+        /// Most runs per fingerprint (the newest).
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +232,58 @@ pub struct LoadArgs {
     /// Extra SLO, e.g. `p95<300ms` (repeatable; see the docs).
     #[arg(long = "slo", value_name = "SLO")]
     pub slos: Vec<String>,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// Where runs are recorded (`load` and `verify`).
+#[derive(Debug, Args, Clone)]
+pub struct HistoryArgs {
+    /// Run history: a SQLite file, or a `postgres://` URL for a history
+    /// shared by several pipelines [default: reports/history.sqlite].
+    #[arg(long, env = "POSTDEPLOY_HISTORY", value_name = "FILE|URL")]
+    pub history: Option<String>,
+    /// Do not record this run (and compare only with `--baseline PATH`);
+    /// wins over --history and POSTDEPLOY_HISTORY.
+    #[arg(long)]
+    pub no_history: bool,
+    /// Environment label (`staging`, `prod`): runs are compared within
+    /// one environment [default: the target URL].
+    #[arg(long, env = "POSTDEPLOY_ENV", value_name = "NAME")]
+    pub env: Option<String>,
+}
+
+/// The regression gate's choices (`load` and `compare`).
+#[derive(Debug, Args, Clone)]
+pub struct GateArgs {
+    /// What to compare with: `auto` (the last --baseline-runs accepted
+    /// comparable runs), `none`, a run id, `commit:SHA`, `deploy:ID`, or a
+    /// report directory / summary.json.
+    #[arg(long, default_value = "auto", value_name = "auto|none|ID|commit:SHA|deploy:ID|PATH")]
+    pub baseline: String,
+    /// How many accepted runs form an automatic baseline.
+    #[arg(long, default_value_t = 5, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub baseline_runs: u32,
+    /// Compare even when the runs were not made alike (target/env,
+    /// scenarios, model, users or rate, duration ±10%).
+    #[arg(long)]
+    pub force_compare: bool,
+    /// Regression tolerance, e.g. `p95:+10%`, `create project:p99:+20%,+5ms`,
+    /// `error_rate:+0.1pt`, `rate:-5%` (repeatable).
+    #[arg(long = "regress", value_name = "[NAME:]METRIC:TOL")]
+    pub regress: Vec<String>,
+    /// Report regressions without failing the run.
+    #[arg(long)]
+    pub regress_warn: bool,
+    /// Write the comparison as Markdown (also appended to
+    /// $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write Bencher Metric Format JSON, with the intervals as bounds.
+    #[arg(long, value_name = "FILE")]
+    pub bmf: Option<PathBuf>,
 }
 
 /// Durations of runs, soaks and waits: at most [`crate::load::MAX_RUN`].

@@ -54,6 +54,34 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
     report::check_dir_writable(&out_dir)
         .map_err(|e| Error::usage(format!("--out: {e:#}; nothing was sent")))?;
+    for f in [&a.gate.markdown, &a.gate.bmf].into_iter().flatten() {
+        report::check_writable(f)
+            .map_err(|e| Error::usage(format!("{}: {e:#}; nothing was sent", f.display())))?;
+    }
+    // The history and an explicit baseline are checked before the attack:
+    // a corrupt store or a baseline of another scenario set must not cost
+    // the run.
+    let env = a.history.env.as_deref();
+    let tolerances = super::gate::tolerances(
+        &selected,
+        &a.gate.regress,
+        Some(&crate::load::request_names(&selected)),
+    )?;
+    let planned = {
+        let mut s = opts.settings(&selected);
+        if let crate::cli::setup::TargetChoice::Remote(u) = &setup.target {
+            s.target = u.to_string();
+        }
+        crate::history::Fingerprint::of_load(&s, env)
+    };
+    let gate = super::gate::Gate::prepare(
+        &a.gate,
+        a.history.history.as_deref(),
+        a.history.no_history,
+        tolerances,
+        &planned,
+    )
+    .await?;
 
     let target = setup.target.resolve().await?;
     opts.request.target = target.url().clone();
@@ -76,14 +104,57 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     let measurements = measured.map_err(load_error)?;
     let verdict = crate::verdict::judge_load(&measurements, &slos);
     let settings = opts.settings(&selected);
+    let mut record = crate::history::LoadRecord::from_run(
+        &settings,
+        &measurements,
+        &verdict,
+        &setup.provenance,
+        env,
+    );
+    let verdict = match gate.judge(&record).await {
+        Ok(Some(r)) => verdict.with_regression(r),
+        Ok(None) => verdict,
+        Err(e) => {
+            // The run happened: its reports are written whatever the
+            // history says, and the gate says it could not judge.
+            console.warning(&format!("regression gate: {e}"));
+            verdict.with_regression(crate::verdict::regress::Regression::first_run(
+                a.gate.baseline.clone(),
+                format!("not compared: {e}"),
+                &gate.boot,
+            ))
+        }
+    };
+    record.meta.passed = verdict.passed;
+    if let Some(r) = &verdict.regression {
+        record.meta.regressed = r.regressed;
+        record.meta.regressions = r.regressed_labels();
+    }
+    let mut ident = report::load::RunIdentity {
+        uid: record.meta.uid.clone(),
+        env: env.map(str::to_string),
+        history: None,
+    };
+    if let Some(store) = &gate.store {
+        match store.insert_load(&record).await {
+            Ok(id) => ident.history = Some((store.location().to_string(), id)),
+            Err(e) => console.warning(&format!("the run was not recorded in the history: {e}")),
+        }
+        store.close().await;
+    }
     report::load::write_all(
         &out_dir,
         &settings,
         &measurements,
         &verdict,
         &setup.provenance,
+        &ident,
     )
     .map_err(|e| Error::internal(e.context("writing the load reports")))?;
+    if let Some(r) = &verdict.regression {
+        super::gate::write_extras(r, &record, a.gate.markdown.as_deref(), a.gate.bmf.as_deref())
+            .map_err(Error::internal)?;
+    }
     if a.out.is_none() {
         // Only now: `latest` must never point at a run without reports.
         if let Err(e) = crate::load::out::link_latest(&out_dir) {
@@ -117,6 +188,14 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
                 ""
             }
         );
+    }
+    if let Some(r) = &verdict.regression {
+        for line in report::regress::console_lines(r) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    if let Some((loc, id)) = &ident.history {
+        let _ = writeln!(out, "history: run #{id} in {loc}");
     }
     let _ = writeln!(out, "reports: {}", out_dir.display());
     Ok(verdict.exit())

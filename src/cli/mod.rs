@@ -3,7 +3,11 @@
 //! return `Result<Exit, Error>`; only [`main`] prints an error, once.
 
 pub mod args;
+mod compare;
+mod gate;
+mod history;
 mod load;
+mod trend;
 pub mod setup;
 mod validate;
 mod verify;
@@ -33,6 +37,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load-test the target with the scenarios (exit 0 SLOs met, 1 breached, 2 invalid, 4 internal, 130/143 interrupted).
     Load(LoadArgs),
+    /// Compare two finished runs with the regression gate (exit 0 no regression, 1 regressed, 2 invalid or not comparable).
+    Compare(args::CompareArgs),
+    /// List, show, prune and import recorded runs; draw their trends.
+    History(args::HistoryCmd),
     /// Check scenario files without sending anything.
     Validate(ValidateArgs),
     /// Print the JSON Schema of the scenario format.
@@ -85,6 +93,8 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
             Ok(Exit::Passed)
         }
         Command::Validate(a) => validate::run(&a),
+        Command::Compare(a) => compare::run(a).await,
+        Command::History(a) => history::run(a).await,
         Command::Verify(a) => {
             install_signals()?;
             verify::run(a).await

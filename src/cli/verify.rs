@@ -25,6 +25,16 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         report::check_writable(p)
             .map_err(|e| Error::usage(format!("{}: {e:#}; nothing was sent", p.display())))?;
     }
+    // A corrupt or newer history store is found before anything is sent.
+    let store = if a.history.no_history {
+        None
+    } else {
+        Some(
+            crate::history::Store::open(&crate::history::location(a.history.history.as_deref()))
+                .await
+                .map_err(super::gate::history_error)?,
+        )
+    };
     let client = Client::new(&HttpOptions {
         insecure: a.run.insecure,
         max_body: a.run.max_body,
@@ -96,6 +106,16 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     }
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
+    }
+    if let Some(store) = store {
+        let record = crate::history::VerifyRecord::from_report(&report, a.history.env.as_deref());
+        match store.insert_verify(&record).await {
+            Ok(id) => {
+                let _ = writeln!(super::stdout(), "history: run #{id} in {}", store.location());
+            }
+            Err(e) => console.warning(&format!("the run was not recorded in the history: {e}")),
+        }
+        store.close().await;
     }
     junit.and(json).map_err(Error::Internal)?;
     Ok(code)

@@ -88,7 +88,11 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
     let mut sorted = scenarios;
     sorted.sort();
     let fingerprint = Fingerprint {
-        scope: env.clone().unwrap_or_else(|| target.clone()),
+        scope: super::fingerprint::scope(
+            env.as_deref(),
+            &target,
+            run["target_local"].as_bool().unwrap_or(false),
+        ),
         scenarios: sorted,
         users: (model == "closed")
             .then(|| run["users"].as_u64().map(|u| u as u32))

@@ -34,7 +34,7 @@ impl Fingerprint {
             Model::Open => ("open", None, s.rate),
         };
         Fingerprint {
-            scope: env.map(str::to_string).unwrap_or_else(|| s.target.clone()),
+            scope: scope(env, &s.target, s.target_local),
             scenarios: sorted(s.scenarios.iter().map(|i| (i.name.clone(), i.sha256.clone()))),
             model: model.into(),
             users,
@@ -45,11 +45,12 @@ impl Fingerprint {
 
     pub fn of_verify(
         target: &str,
+        local: bool,
         env: Option<&str>,
         scenarios: impl IntoIterator<Item = (String, String)>,
     ) -> Fingerprint {
         Fingerprint {
-            scope: env.map(str::to_string).unwrap_or_else(|| target.to_string()),
+            scope: scope(env, target, local),
             scenarios: sorted(scenarios),
             model: "verify".into(),
             users: None,
@@ -148,6 +149,18 @@ pub fn durations_agree(a: f64, b: f64) -> bool {
     let hi = a.max(b);
     hi == 0.0 || (a - b).abs() <= DURATION_TOLERANCE * hi
 }
+
+/// `--env`, else the target; the embedded backend listens on a new port
+/// each run, so its runs share the scope `local`.
+pub fn scope(env: Option<&str>, target: &str, local: bool) -> String {
+    match env {
+        Some(e) => e.to_string(),
+        None if local => LOCAL_SCOPE.into(),
+        None => target.to_string(),
+    }
+}
+
+pub const LOCAL_SCOPE: &str = "local";
 
 fn sorted(it: impl IntoIterator<Item = (String, String)>) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = it.into_iter().collect();

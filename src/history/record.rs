@@ -150,6 +150,95 @@ pub struct StepRecord {
     pub verdict: String,
 }
 
+impl VerifyRecord {
+    /// The record of a verify run just judged.
+    pub fn from_report(report: &crate::outcome::RunReport, env: Option<&str>) -> VerifyRecord {
+        let started_at = chrono::DateTime::parse_from_rfc3339(&report.started_at)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now());
+        let ended_at = started_at
+            + chrono::Duration::milliseconds(report.duration_ms.max(0.0) as i64);
+        let steps = report
+            .scenarios
+            .iter()
+            .flat_map(|sc| {
+                sc.steps.iter().map(move |st| StepRecord {
+                    scenario: sc.name.clone(),
+                    name: st.name.clone(),
+                    latency_ms: st.latency_ms,
+                    budget_ms: st.budget_ms,
+                    verdict: format!("{:?}", st.verdict).to_ascii_lowercase(),
+                })
+            })
+            .collect();
+        let mut r = VerifyRecord {
+            meta: RunMeta {
+                id: None,
+                uid: uuid::Uuid::new_v4().to_string(),
+                kind: RunKind::Verify,
+                target: report.target.clone(),
+                target_local: report.target_local,
+                env: env.map(str::to_string),
+                started_at,
+                ended_at,
+                tool_version: report.tool_version.to_string(),
+                provenance: report.provenance.clone(),
+                stopped_by: report
+                    .stopped_by
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|| "duration".into()),
+                passed: report.passed,
+                regressed: false,
+                regressions: Vec::new(),
+            },
+            fingerprint: Fingerprint::of_verify(
+                &report.target,
+                report.target_local,
+                env,
+                report
+                    .scenarios
+                    .iter()
+                    .map(|s| (s.name.clone(), s.sha256.clone())),
+            ),
+            steps,
+        };
+        r.meta.redact();
+        for s in &mut r.steps {
+            s.scenario = crate::secrets::redact(&s.scenario).into_owned();
+            s.name = crate::secrets::redact(&s.name).into_owned();
+        }
+        r
+    }
+}
+
+impl RunMeta {
+    /// The store is an artifact like any report: no secret goes in.
+    pub fn redact(&mut self) {
+        let r = |s: &mut String| *s = crate::secrets::redact(s).into_owned();
+        r(&mut self.target);
+        if let Some(e) = &mut self.env {
+            r(e);
+        }
+        let p = &mut self.provenance;
+        for s in [
+            &mut p.ci,
+            &mut p.commit,
+            &mut p.branch,
+            &mut p.run_url,
+            &mut p.deploy_id,
+            &mut p.tf_workspace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            r(s);
+        }
+        for v in p.labels.values_mut() {
+            r(v);
+        }
+    }
+}
+
 /// Block length for a run of `elapsed_s` seconds: whole seconds, so that
 /// per-second intervals fall into blocks without being split.
 pub fn block_secs(elapsed_s: f64) -> u32 {
@@ -191,7 +280,7 @@ impl LoadRecord {
         let mut names = BTreeMap::new();
         for (name, r) in &m.requests {
             names.insert(
-                name.clone(),
+                crate::secrets::redact(name).into_owned(),
                 NameRecord {
                     count: r.count,
                     failed: r.error_count(),
@@ -201,7 +290,7 @@ impl LoadRecord {
                 },
             );
         }
-        LoadRecord {
+        let mut rec = LoadRecord {
             meta: RunMeta {
                 id: None,
                 uid: uuid::Uuid::new_v4().to_string(),
@@ -223,7 +312,10 @@ impl LoadRecord {
             block_secs: bs,
             names,
             slos: slo_lines(&verdict.slo_results),
-        }
+        };
+        rec.meta.redact();
+        rec.fingerprint.scope = crate::secrets::redact(&rec.fingerprint.scope).into_owned();
+        rec
     }
 }
 

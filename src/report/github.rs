@@ -244,6 +244,9 @@ pub fn load_markdown(
         }
         o.push('\n');
     }
+    if let Some(r) = &verdict.regression {
+        o.push_str(&crate::report::regress::markdown(r));
+    }
     o
 }
 

@@ -5,6 +5,7 @@ pub mod console;
 pub mod github;
 pub mod junit;
 pub mod load;
+pub mod regress;
 
 use std::path::Path;
 

@@ -71,6 +71,11 @@ pub struct Scenario {
     /// request name (a step name) or `"*"` for the whole run.
     #[serde(default)]
     pub slo: BTreeMap<String, Slo>,
+    /// Regression tolerances of `postdeploy load`'s baseline gate, keyed by
+    /// request name or `"*"`, then by metric (`p50`, `p95`, `p99`,
+    /// `error_rate`, `rate`): `"+10%"`, `"+20%,+5ms"`, `"+0.1pt"`, `"-5%"`.
+    #[serde(default)]
+    pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 fn default_weight() -> u32 {

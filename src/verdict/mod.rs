@@ -3,6 +3,7 @@
 //! what it decided; so the console, JUnit, summary.json and report.html can
 //! never disagree, and a bad objective is caught before the attack.
 
+pub mod regress;
 pub mod slo;
 
 use crate::exit::Exit;
@@ -16,9 +17,12 @@ pub use slo::{Metric, Objective, Op, SloParseError, SloResult, SloSet, parse_slo
 pub struct LoadVerdict {
     pub slo_results: Vec<SloResult>,
     pub stopped_by: StopReason,
-    /// Every objective (error budgets included) held and the run covered
-    /// what was asked: an interrupted run never passes.
+    /// Every objective (error budgets included) held, the run covered
+    /// what was asked (an interrupted run never passes) and, when a
+    /// baseline was compared, nothing regressed (unless `--regress-warn`).
     pub passed: bool,
+    /// The baseline comparison, when one was made.
+    pub regression: Option<regress::Regression>,
 }
 
 impl LoadVerdict {
@@ -33,6 +37,19 @@ impl LoadVerdict {
     pub fn breached(&self) -> impl Iterator<Item = &SloResult> {
         self.slo_results.iter().filter(|r| !r.passed)
     }
+
+    /// Adds the baseline comparison to the verdict: a regression fails the
+    /// run unless it was asked only to warn.
+    pub fn with_regression(mut self, r: regress::Regression) -> LoadVerdict {
+        self.passed = self.passed && !r.fails();
+        self.regression = Some(r);
+        self
+    }
+
+    /// The SLOs alone held (the regression gate aside).
+    pub fn slos_held(&self) -> bool {
+        self.slo_results.iter().all(|r| r.passed)
+    }
 }
 
 /// Judges a load run's measurements against its objectives.
@@ -43,6 +60,7 @@ pub fn judge_load(m: &Measurements, slos: &SloSet) -> LoadVerdict {
         passed: held && m.stopped_by.signal().is_none(),
         stopped_by: m.stopped_by,
         slo_results,
+        regression: None,
     }
 }
 

@@ -47,6 +47,13 @@ async fn postdeploy_env_in(
         .env("CI", "true")
         .env_remove("POSTDEPLOY_TARGET")
         .kill_on_drop(true);
+    let own_history = args
+        .iter()
+        .any(|a| a.starts_with("--history") || *a == "--no-history")
+        || set.iter().any(|(k, _)| *k == "POSTDEPLOY_HISTORY");
+    if !own_history {
+        c.env("POSTDEPLOY_HISTORY", scratch_history());
+    }
     for k in GITHUB_REPORTERS.iter().chain(remove) {
         c.env_remove(k);
     }
@@ -57,6 +64,31 @@ async fn postdeploy_env_in(
         .await
         .expect("postdeploy did not finish within 120 s")
         .expect("running postdeploy")
+}
+
+/// The postdeploy binary with a history store of its own, for tests that
+/// drive the process themselves (signals, stdin).
+pub fn postdeploy_command() -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdeploy"));
+    c.env("POSTDEPLOY_HISTORY", scratch_history());
+    c
+}
+
+/// A history store of its own for one postdeploy process: runs of
+/// different tests must never become each other's baselines, nor land in
+/// the repository's `reports/`.
+pub fn scratch_history() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("history");
+    std::fs::create_dir_all(&dir).expect("history scratch directory");
+    dir.join(format!(
+        "{}-{}.sqlite",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ))
+    .display()
+    .to_string()
 }
 
 /// Every file below `dir`, however deep.

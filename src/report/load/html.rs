@@ -568,6 +568,9 @@ pub fn render(
     }
     o.push_str("</dl>");
     let _ = write!(o, "<h2>Service-level objectives</h2>{}", slo_table(results));
+    if let Some(r) = &verdict.regression {
+        o.push_str(&crate::report::regress::html_section(r));
+    }
     let why = crate::report::console::load_failure_lines(&m.requests);
     if !why.is_empty() {
         let _ = write!(

@@ -17,6 +17,7 @@ pub fn render(
     settings: &Settings,
     m: &Measurements,
     results: &[SloResult],
+    regression: Option<&crate::verdict::regress::Regression>,
     prov: &Provenance,
 ) -> anyhow::Result<String> {
     let mut report = Report::new("postdeploy load");
@@ -53,6 +54,11 @@ pub fn render(
         }
     }
     report.add_test_suite(suite);
+    if let Some(r) = regression {
+        let mut s = crate::report::regress::junit_suite(r);
+        s.set_timestamp(m.started_at.fixed_offset());
+        report.add_test_suite(s);
+    }
     Ok(jenkins_compatible(report.to_string()?))
 }
 

@@ -35,6 +35,16 @@ pub const HTML_FILE: &str = "report.html";
 /// File stem of the all-names aggregate; request names never get it.
 pub const ALL_STEM: &str = "all";
 
+/// Who a run is beyond its settings: its unique id, environment label and
+/// where the history recorded it.
+#[derive(Debug, Clone, Default)]
+pub struct RunIdentity {
+    pub uid: String,
+    pub env: Option<String>,
+    /// (store location, run id).
+    pub history: Option<(String, i64)>,
+}
+
 /// Writes every report of a judged run into `out_dir` (created if needed)
 /// and returns the files written, in writing order.
 pub fn write_all(
@@ -43,6 +53,7 @@ pub fn write_all(
     m: &Measurements,
     verdict: &LoadVerdict,
     prov: &Provenance,
+    ident: &RunIdentity,
 ) -> anyhow::Result<Vec<PathBuf>> {
     let results = &verdict.slo_results;
     let names = Names::new(m.requests.keys());
@@ -58,7 +69,7 @@ pub fn write_all(
         Ok(())
     };
 
-    let mut summary = summary::summary_json(settings, m, verdict, prov);
+    let mut summary = summary::summary_json(settings, m, verdict, prov, ident);
     crate::secrets::global().redact_json(&mut summary, &["histogram"]);
     put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
     // Tags are redacted stems (`Names`); the rest is numbers and base64.
@@ -75,7 +86,7 @@ pub fn write_all(
     }
     put(
         JUNIT_FILE,
-        junit::render(settings, m, results, prov)?.as_bytes(),
+        junit::render(settings, m, results, verdict.regression.as_ref(), prov)?.as_bytes(),
     )?;
     let mut listed: Vec<String> = vec![SUMMARY_FILE.into(), HLOG_FILE.into(), JUNIT_FILE.into()];
     listed.push(format!("{ALL_STEM}.hgrm"));

@@ -19,7 +19,8 @@ use crate::verdict::LoadVerdict;
 use crate::verdict::slo::all_data;
 
 /// Version tag of `summary.json`; bump on any breaking change.
-pub const FORMAT: &str = "postdeploy.load/v1";
+/// v2 adds `run.uid`, `run.env`, `history` and `regression`.
+pub const FORMAT: &str = "postdeploy.load/v2";
 
 pub use crate::provenance::Provenance;
 
@@ -116,6 +117,7 @@ pub fn summary_json(
     m: &Measurements,
     verdict: &LoadVerdict,
     provenance: &Provenance,
+    ident: &super::RunIdentity,
 ) -> Value {
     let names = Names::new(m.requests.keys());
     let elapsed_s = m.elapsed.as_secs_f64();
@@ -162,6 +164,8 @@ pub fn summary_json(
         "format": FORMAT,
         "tool": { "name": "postdeploy", "version": env!("CARGO_PKG_VERSION") },
         "run": {
+            "uid": ident.uid,
+            "env": ident.env,
             "target": settings.target,
             "target_local": settings.target_local,
             "git_commit": provenance.commit,
@@ -193,6 +197,8 @@ pub fn summary_json(
         "all": all_v,
         "server": server,
         "slo": { "passed": slo_passed, "results": slo_results },
+        "regression": verdict.regression,
+        "history": ident.history.as_ref().map(|(location, id)| json!({ "location": location, "run_id": id })),
         "passed": passed,
         "files": {
             "summary": super::SUMMARY_FILE,

@@ -1,0 +1,108 @@
+//! `postdeploy compare BASE CURRENT`: the regression gate on two finished
+//! runs, stored or on disk, with no target contacted. Same verdicts and
+//! outputs as the gate inside `load`.
+
+use std::io::Write as _;
+
+use quick_junit::Report;
+
+use super::args::CompareArgs;
+use super::gate::{history_error, refuse_unlike};
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::history::{self, LoadRecord, Store};
+use crate::report;
+use crate::verdict::regress::gate;
+use crate::verdict::regress::stats::Bootstrap;
+
+pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
+    for f in [&a.markdown, &a.bmf, &a.junit, &a.json].into_iter().flatten() {
+        report::check_writable(f)
+            .map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
+    }
+    let tolerances = super::gate::tolerances(&[], &a.regress, None)?;
+    let mut store: Option<Store> = None;
+    let base = resolve(&a.base, a.history.as_deref(), &mut store).await?;
+    let current = resolve(&a.current, a.history.as_deref(), &mut store).await?;
+    if let Some(s) = &store {
+        s.close().await;
+    }
+    refuse_unlike(&base.fingerprint, &current.fingerprint, &a.base, a.force_compare)?;
+    let mut r = gate::judge(
+        std::slice::from_ref(&base),
+        &current,
+        &tolerances,
+        &Bootstrap::default(),
+        describe(&a.base, &base),
+    );
+    r.warn_only = a.regress_warn;
+    let mut out = super::stdout();
+    let _ = writeln!(
+        out,
+        "compare {} → {} ({})",
+        describe(&a.base, &base),
+        describe(&a.current, &current),
+        current.fingerprint.describe()
+    );
+    for line in report::regress::console_lines(&r) {
+        let _ = writeln!(out, "  {line}");
+    }
+    super::gate::write_extras(&r, &current, a.markdown.as_deref(), a.bmf.as_deref())
+        .map_err(Error::internal)?;
+    if let Some(p) = &a.junit {
+        let mut rep = Report::new("postdeploy compare");
+        rep.add_test_suite(report::regress::junit_suite(&r));
+        let xml = rep.to_string().map_err(Error::internal)?;
+        report::write_file(p, report::junit::jenkins_compatible(xml).as_bytes())
+            .map_err(Error::internal)?;
+    }
+    if let Some(p) = &a.json {
+        let mut v = serde_json::json!({
+            "format": "postdeploy.compare/v1",
+            "base": describe(&a.base, &base),
+            "current": describe(&a.current, &current),
+            "regression": r,
+            "passed": !r.fails(),
+        });
+        crate::secrets::global().redact_json(&mut v, &[]);
+        report::write_redacted(p, &serde_json::to_vec_pretty(&v).map_err(Error::internal)?)
+            .map_err(Error::internal)?;
+    }
+    if let Some(p) = report::github::step_summary_path() {
+        if let Err(e) = report::github::append_summary(&p, &report::regress::markdown(&r)) {
+            let _ = writeln!(out, "warning: GITHUB_STEP_SUMMARY: {e:#}");
+        }
+    }
+    Ok(if r.fails() { Exit::Failed } else { Exit::Passed })
+}
+
+/// A run id (from the store) or a report directory / summary.json.
+async fn resolve(
+    arg: &str,
+    history_flag: Option<&str>,
+    store: &mut Option<Store>,
+) -> Result<LoadRecord, Error> {
+    let t = arg.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && !std::path::Path::new(t).exists() {
+        let id: i64 = t
+            .parse()
+            .map_err(|_| Error::usage(format!("{t}: not a run id")))?;
+        if store.is_none() {
+            *store = Some(
+                Store::open(&history::location(history_flag))
+                    .await
+                    .map_err(history_error)?,
+            );
+        }
+        let s = store.as_ref().ok_or_else(|| Error::usage("no history store"))?;
+        return s.load_run(id).await.map_err(history_error);
+    }
+    history::files::read_run(std::path::Path::new(t)).map_err(Error::Usage)
+}
+
+fn describe(arg: &str, r: &LoadRecord) -> String {
+    match r.meta.id {
+        Some(id) => format!("run #{id} ({})", r.meta.label()),
+        None => format!("{arg} ({})", r.meta.label()),
+    }
+}
