@@ -6,6 +6,7 @@ pub mod github;
 pub mod junit;
 pub mod load;
 pub mod regress;
+pub mod trend;
 
 use std::path::Path;
 

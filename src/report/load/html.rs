@@ -443,7 +443,8 @@ fn server_section(m: &Measurements) -> String {
     o
 }
 
-const CSS: &str = r#"
+/// Shared with `history trend`'s page so the two read as one product.
+pub(crate) const CSS: &str = r#"
 :root { --fg:#1d2330; --muted:#6b7280; --line:#e5e7eb; --pass:#15803d; --fail:#b91c1c; --bg:#f7f8fa; }
 * { box-sizing: border-box; }
 body { margin:0; padding:24px 32px; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif; color:var(--fg); background:var(--bg); }

@@ -10,5 +10,9 @@
 //! run-to-run spread.
 
 pub mod classify;
+pub mod gate;
 pub mod stats;
+pub mod tolerance;
+
+pub use gate::Regression;
 

@@ -1,0 +1,1638 @@
+//! `history trend`: one self-contained page (inline CSS and SVG, no script,
+//! no font or CDN) showing how latency and verdicts moved across deploys.
+//!
+//! The SVG is written by hand rather than through plotters: a 1,000-run
+//! history puts thousands of points in every chart, and one `<path>` per
+//! series (no per-point elements) keeps the page small, byte-for-byte
+//! deterministic and quick to build. The look (colours, fonts, cards) is
+//! report.html's, whose stylesheet this page includes.
+//!
+//! Y axes are linear from zero unless a chart's values span more than two
+//! decades; then they are log10, because one cold-start outlier on a linear
+//! axis would flatten every other run into the bottom pixels.
+
+use std::fmt::{self, Write as _};
+
+use super::load::html::{CSS, esc};
+use super::xml_safe;
+use crate::verdict::slo::num;
+
+/// Everything the page shows, already read from the history store: the
+/// renderer does no I/O so it can be tested on hand-made histories.
+#[derive(Debug, Clone)]
+pub struct TrendPage {
+    pub title: String,
+    /// RFC 3339.
+    pub generated_at: String,
+    /// One per fingerprint: runs are only comparable with the same target,
+    /// scenarios, model and load.
+    pub groups: Vec<LoadGroup>,
+    pub verify: Option<VerifyTrend>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadGroup {
+    /// Human description of what makes these runs comparable.
+    pub fingerprint: String,
+    /// Oldest first; chart x positions are indices into this.
+    pub runs: Vec<TrendRun>,
+    pub requests: Vec<RequestTrend>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrendRun {
+    pub id: i64,
+    /// X-axis label: short commit, deploy id, or `#id`.
+    pub label: String,
+    /// RFC 3339.
+    pub started_at: String,
+    pub verdict: RunVerdict,
+    /// What regressed against the baseline, e.g. "create project p95".
+    pub regressed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunVerdict {
+    Passed,
+    Failed,
+    Regressed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestTrend {
+    pub name: String,
+    /// Index = run index in [`LoadGroup::runs`]; `None` where the request
+    /// did not run, which breaks the line rather than bridging the gap.
+    pub points: Vec<Option<Percentiles>>,
+    /// The latest run's objectives: older thresholds may differ, but the
+    /// question people ask is "how far are we from today's SLO".
+    pub slo_lines: Vec<SloLine>,
+    /// Run indices where this request regressed.
+    pub regressed_runs: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SloLine {
+    /// E.g. "p95 < 500 ms"; a leading p50/p95/p99 picks the line's colour.
+    pub label: String,
+    pub threshold_ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifyTrend {
+    pub runs: Vec<TrendRun>,
+    pub steps: Vec<StepTrend>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepTrend {
+    pub name: String,
+    /// Index = run index in [`VerifyTrend::runs`].
+    pub points: Vec<Option<StepPoint>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct StepPoint {
+    pub latency_ms: f64,
+    pub passed: bool,
+}
+
+/// Chart and strip widths in SVG units: the viewBox is scaled to the card,
+/// and these match the card's usual on-screen width so text stays ~1:1.
+const CHART_W: f64 = 660.0;
+const CHART_H: f64 = 300.0;
+const SMALL_W: f64 = 420.0;
+const SMALL_H: f64 = 170.0;
+const STRIP_W: f64 = 1280.0;
+/// Widest a verdict cell gets: a 3-run history should not be three slabs.
+const STRIP_CELL_MAX: f64 = 56.0;
+/// Beyond this many runs, per-run hover columns would cost more bytes than
+/// they are worth (a column is a few pixels wide anyway).
+const HOVER_MAX_RUNS: usize = 120;
+/// Up to this many runs every point gets a dot; beyond, dots would merge
+/// into a smear and only isolated points (between gaps) get one.
+const DOTS_MAX_RUNS: usize = 60;
+/// X labels longer than this are cut (the full label is in the tooltip).
+const LABEL_MAX_CHARS: usize = 12;
+/// Rough advance of one 11px system-ui character, for layout only.
+const CHAR_W: f64 = 6.4;
+
+const TREND_CSS: &str = r#"
+.kicker { font-size:11px; text-transform:uppercase; letter-spacing:.07em; color:var(--muted); font-weight:700; display:block; margin-bottom:2px; }
+section.group { margin-top:30px; }
+section.group h2 { margin-top:0; font-weight:600; word-break:break-word; }
+.sub { margin:-4px 0 12px; }
+.card.strip { margin-bottom:16px; }
+.strip svg, .multiples svg { width:100%; height:auto; display:block; }
+.multiples { display:grid; grid-template-columns:repeat(auto-fill,minmax(400px,1fr)); gap:16px; }
+h3 .latest { font-weight:400; float:right; font-variant-numeric:tabular-nums; }
+.key { font-size:12px; color:var(--muted); margin-top:6px; }
+.key i { display:inline-block; width:10px; height:10px; border-radius:2px; margin:0 4px 0 12px; vertical-align:-1px; }
+.key i:first-child { margin-left:0; }
+svg .tk { font-size:11px; fill:#6b7280; }
+svg .lg { font-size:12px; fill:#1d2330; }
+svg .grid { fill:none; stroke:#eef0f3; stroke-width:1; }
+svg .axis { fill:none; stroke:#c4c9d0; stroke-width:1; }
+svg path.ln { fill:none; stroke-width:2; stroke-linejoin:round; stroke-linecap:round; }
+svg.dense path.ln { stroke-width:1.2; }
+svg path.dt { fill:none; stroke-width:5; stroke-linecap:round; }
+svg .p50 { stroke:#2ca02c; } svg .p95 { stroke:#ff7f0e; } svg .p99 { stroke:#d62728; } svg .lat { stroke:#1f77b4; } svg .oth { stroke:#6b7280; }
+svg .slo { fill:none; stroke-width:1.4; stroke-dasharray:6 4; }
+svg .slo-t { font-size:11px; font-weight:600; paint-order:stroke; stroke:#fff; stroke-width:3px; stroke-linejoin:round; }
+svg .t50 { fill:#15803d; } svg .t95 { fill:#c2410c; } svg .t99 { fill:#b91c1c; } svg .toth { fill:#4b5563; }
+svg .band { fill:#fee2e2; }
+svg .ring { fill:none; stroke:#b91c1c; stroke-width:2; }
+svg .fl { fill:none; stroke:#b91c1c; stroke-width:7; stroke-linecap:round; }
+svg .hov { fill:transparent; } svg .hov:hover { fill:rgba(29,35,48,.07); }
+.v-pass { fill:#15803d; background:#15803d; } .v-fail { fill:#b91c1c; background:#b91c1c; }
+.v-regr { fill:#ea580c; background:#ea580c; } .v-intr { fill:#9ca3af; background:#9ca3af; }
+svg .mark { fill:#b91c1c; }
+"#;
+
+/// User-supplied text (names come from scenario files): escaped for HTML
+/// and stripped of what XML cannot carry, since inline SVG is XML to some
+/// readers.
+fn t(s: &str) -> String {
+    esc(&xml_safe(s))
+}
+
+/// A latency worth drawing: non-finite or negative values are dropped
+/// rather than bending an axis to infinity.
+fn fin(v: f64) -> Option<f64> {
+    (v.is_finite() && v >= 0.0).then_some(v)
+}
+
+/// A coordinate with one decimal and no trailing `.0`: a tenth of a unit
+/// is below what a screen shows, and thousands of points per chart add up.
+struct C(f64);
+
+impl fmt::Display for C {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tenths = if self.0.is_finite() {
+            (self.0 * 10.0).round() as i64
+        } else {
+            0
+        };
+        let (int, frac) = (tenths / 10, (tenths % 10).abs());
+        if tenths < 0 && int == 0 {
+            f.write_str("-")?;
+        }
+        write!(f, "{int}")?;
+        if frac != 0 {
+            write!(f, ".{frac}")?;
+        }
+        Ok(())
+    }
+}
+
+fn verdict_class(v: RunVerdict) -> (&'static str, &'static str) {
+    match v {
+        RunVerdict::Passed => ("v-pass", "passed"),
+        RunVerdict::Failed => ("v-fail", "FAILED"),
+        RunVerdict::Regressed => ("v-regr", "REGRESSED"),
+        RunVerdict::Interrupted => ("v-intr", "interrupted"),
+    }
+}
+
+fn label_of(run: &TrendRun) -> String {
+    let mut chars = run.label.chars();
+    let head: String = chars.by_ref().take(LABEL_MAX_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+/// The first lines of every per-run tooltip, so strip and charts agree.
+fn run_tip(run: &TrendRun) -> String {
+    let (_, word) = verdict_class(run.verdict);
+    let mut s = format!("{} · #{}\n{}\n{word}", run.label, run.id, run.started_at);
+    if !run.regressed.is_empty() {
+        let _ = write!(s, "\nregressed: {}", run.regressed.join(", "));
+    }
+    s
+}
+
+enum Scale {
+    Linear {
+        top: f64,
+    },
+    /// Exponents of ten at the bottom and top.
+    Log {
+        lo: i32,
+        hi: i32,
+    },
+}
+
+/// 1, 2 or 5 times a power of ten, the smallest at least `raw`.
+fn nice(raw: f64) -> f64 {
+    let mag = 10f64.powf(raw.log10().floor());
+    let n = raw / mag;
+    let m = if n <= 1.0 {
+        1.0
+    } else if n <= 2.0 {
+        2.0
+    } else if n <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    m * mag
+}
+
+impl Scale {
+    fn fit(values: impl Iterator<Item = f64>) -> Scale {
+        let (mut max, mut min_pos) = (0f64, f64::INFINITY);
+        for v in values {
+            max = max.max(v);
+            if v > 0.0 {
+                min_pos = min_pos.min(v);
+            }
+        }
+        if max <= 0.0 {
+            return Scale::Linear { top: 1.0 };
+        }
+        if max / min_pos > 100.0 {
+            let lo = min_pos.log10().floor() as i32;
+            let hi = (max.log10().ceil() as i32).max(lo + 1);
+            return Scale::Log { lo, hi };
+        }
+        // A little headroom so the highest point does not sit on the frame.
+        let step = nice(max * 1.05 / 5.0);
+        Scale::Linear {
+            top: (max * 1.05 / step).ceil() * step,
+        }
+    }
+
+    /// 0 at the bottom of the plot, 1 at the top.
+    fn frac(&self, v: f64) -> f64 {
+        match *self {
+            Scale::Linear { top } => v / top,
+            Scale::Log { lo, hi } => {
+                let floor = 10f64.powi(lo);
+                (v.max(floor).log10() - f64::from(lo)) / f64::from(hi - lo)
+            }
+        }
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        match *self {
+            Scale::Linear { top } => {
+                let step = nice(top / 5.0);
+                let n = (top / step).round() as i64;
+                (0..=n).map(|i| i as f64 * step).collect()
+            }
+            Scale::Log { lo, hi } => (lo..=hi).map(|e| 10f64.powi(e)).collect(),
+        }
+    }
+}
+
+fn tick_label(v: f64) -> String {
+    if v == 0.0 || v >= 0.001 {
+        num(v)
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// Which runs get an x label, and whether labels are rotated. The newest
+/// run is always labelled: it is the one people came to look at.
+fn x_ticks(runs: &[TrendRun], band: f64, min_gap: f64) -> (Vec<usize>, bool, f64) {
+    let n = runs.len();
+    let widest = runs
+        .iter()
+        .map(|r| label_of(r).chars().count())
+        .max()
+        .unwrap_or(0) as f64
+        * CHAR_W;
+    let (step, rotated) = if widest + 8.0 <= band {
+        (1, false)
+    } else if widest + 8.0 <= 2.5 * min_gap {
+        // Thinned labels get more air than a full row: the eye needs the
+        // gaps to tell where one ends once they no longer sit on every run.
+        (((widest + 16.0) / band).ceil() as usize, false)
+    } else {
+        ((min_gap / band).ceil() as usize, true)
+    };
+    let mut picked: Vec<usize> = (0..n).rev().step_by(step.max(1)).collect();
+    picked.reverse();
+    (picked, rotated, widest)
+}
+
+/// Room under the plot for the x labels.
+fn label_room(rotated: bool, widest: f64) -> f64 {
+    if rotated { 14.0 + widest * 0.72 } else { 22.0 }
+}
+
+/// Horizontal labels are kept inside `0..width` so the first and last are
+/// not cut off by the SVG's edge.
+fn x_labels(
+    o: &mut String,
+    runs: &[TrendRun],
+    picked: &[usize],
+    rotated: bool,
+    x: impl Fn(usize) -> f64,
+    y: f64,
+    width: f64,
+) {
+    for &i in picked {
+        let short = label_of(&runs[i]);
+        let half = short.chars().count() as f64 * CHAR_W / 2.0;
+        let px = if rotated {
+            x(i)
+        } else {
+            x(i).clamp(half.min(width / 2.0), (width - half).max(width / 2.0))
+        };
+        let label = t(&short);
+        if rotated {
+            let _ = write!(
+                o,
+                "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-45 {} {})\">{label}</text>",
+                C(px + 3.0),
+                C(y + 6.0),
+                C(px + 3.0),
+                C(y + 6.0)
+            );
+        } else {
+            let _ = write!(
+                o,
+                "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+                C(px),
+                C(y + 14.0)
+            );
+        }
+    }
+}
+
+/// One line of a chart; `class` picks its colour.
+struct Line<'a> {
+    key: &'a str,
+    class: &'a str,
+    values: Vec<Option<f64>>,
+}
+
+struct Chart<'a> {
+    w: f64,
+    h: f64,
+    runs: &'a [TrendRun],
+    lines: Vec<Line<'a>>,
+    slo: &'a [SloLine],
+    /// Per run; shorter than `runs` means "not regressed".
+    regressed: Vec<bool>,
+    /// Indices into `lines` that get a ring at regressed runs.
+    ringed: &'a [usize],
+    /// Per run, for verify steps; failures with no latency sit on the axis.
+    failed: Vec<bool>,
+    legend: bool,
+    /// Extra tooltip lines for run `i`.
+    tip: &'a dyn Fn(usize) -> String,
+}
+
+/// Colour classes of an SLO label's percentile: the dashed line takes the
+/// colour of the series it bounds.
+fn slo_classes(label: &str) -> (&'static str, &'static str) {
+    let l = label.trim_start().to_ascii_lowercase();
+    if l.starts_with("p50") {
+        ("p50", "t50")
+    } else if l.starts_with("p95") {
+        ("p95", "t95")
+    } else if l.starts_with("p99") {
+        ("p99", "t99")
+    } else {
+        ("oth", "toth")
+    }
+}
+
+/// The chart as an `<svg>` string, or `None` when there is nothing to draw.
+fn chart(c: &Chart<'_>) -> Option<String> {
+    let n = c.runs.len();
+    let failed = |i: usize| c.failed.get(i).copied().unwrap_or(false);
+    let regressed = |i: usize| c.regressed.get(i).copied().unwrap_or(false);
+    let value = |l: &Line<'_>, i: usize| l.values.get(i).copied().flatten();
+    let data_max = c
+        .lines
+        .iter()
+        .flat_map(|l| l.values.iter().take(n).flatten().copied())
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+    if n == 0 || (data_max.is_none() && !(0..n).any(failed)) {
+        return None;
+    }
+    // A threshold far above every value would squash the lines into the
+    // bottom of the plot; it is named at the top edge instead.
+    let mut on_scale = Vec::new();
+    let mut off_scale = Vec::new();
+    for s in c.slo {
+        if let Some(v) = fin(s.threshold_ms) {
+            match data_max {
+                Some(m) if v > 3.0 * m => off_scale.push(s),
+                _ => on_scale.push((s, v)),
+            }
+        }
+    }
+    let scale = Scale::fit(
+        c.lines
+            .iter()
+            .flat_map(|l| l.values.iter().take(n).flatten().copied())
+            .chain(on_scale.iter().map(|(_, v)| *v)),
+    );
+    let (left, right) = (54.0, 14.0);
+    let top = if c.legend { 30.0 } else { 22.0 };
+    let pw = c.w - left - right;
+    let band = pw / n as f64;
+    let (picked, rotated, widest) = x_ticks(c.runs, band, if c.legend { 24.0 } else { 30.0 });
+    let bottom = label_room(rotated, widest);
+    let h = c.h + if rotated { bottom - 22.0 } else { 0.0 };
+    let ph = h - top - bottom;
+    let base = top + ph;
+    let x = |i: usize| left + (i as f64 + 0.5) * band;
+    let y = |v: f64| base - ph * scale.frac(v).clamp(0.0, 1.0);
+
+    let mut o = String::with_capacity(2048 + n * 40 * c.lines.len());
+    let dense = if n > 200 { " class=\"dense\"" } else { "" };
+    let _ = write!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"{dense} viewBox=\"0 0 {} {}\" role=\"img\">",
+        C(c.w),
+        C(h)
+    );
+    // Grid and y ticks.
+    o.push_str("<path class=\"grid\" d=\"");
+    let ticks = scale.ticks();
+    for &v in &ticks {
+        let _ = write!(o, "M{},{}H{}", C(left), C(y(v)), C(left + pw));
+    }
+    o.push_str("\"/>");
+    for &v in &ticks {
+        let _ = write!(
+            o,
+            "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            C(left - 6.0),
+            C(y(v) + 4.0),
+            tick_label(v)
+        );
+    }
+    let unit = if matches!(scale, Scale::Log { .. }) {
+        "ms (log)"
+    } else {
+        "ms"
+    };
+    let _ = write!(
+        o,
+        "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{unit}</text>",
+        C(left - 6.0),
+        C(top - 10.0)
+    );
+    // Regression bands behind everything else.
+    let band_w = band.max(3.0);
+    for i in (0..n).filter(|&i| regressed(i)) {
+        let _ = write!(
+            o,
+            "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
+            C(x(i) - band_w / 2.0),
+            C(top),
+            C(band_w),
+            C(ph)
+        );
+    }
+    // SLO lines.
+    for (s, v) in &on_scale {
+        let (cls, _) = slo_classes(&s.label);
+        let _ = write!(
+            o,
+            "<path class=\"slo {cls}\" d=\"M{},{}H{}\"/>",
+            C(left),
+            C(y(*v)),
+            C(left + pw)
+        );
+    }
+    // Series: one path per line, gaps start a new subpath.
+    let all_dots = n <= DOTS_MAX_RUNS;
+    for l in &c.lines {
+        let (line, dots) = series_path(n, |i| value(l, i), &x, &y, all_dots);
+        if !line.is_empty() {
+            let _ = write!(o, "<path class=\"ln {}\" d=\"{line}\"/>", l.class);
+        }
+        if !dots.is_empty() {
+            let _ = write!(o, "<path class=\"dt {}\" d=\"{dots}\"/>", l.class);
+        }
+    }
+    // Rings on the regressed runs' bounded percentiles.
+    for i in (0..n).filter(|&i| regressed(i)) {
+        for l in c.ringed.iter().filter_map(|&k| c.lines.get(k)) {
+            if let Some(v) = value(l, i) {
+                let _ = write!(
+                    o,
+                    "<circle class=\"ring\" cx=\"{}\" cy=\"{}\" r=\"5.5\"/>",
+                    C(x(i)),
+                    C(y(v))
+                );
+            }
+        }
+    }
+    // SLO labels over the lines, nudged apart when thresholds are close.
+    let mut labels: Vec<(f64, &SloLine)> = on_scale.iter().map(|(s, v)| (y(*v), *s)).collect();
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut last = f64::NEG_INFINITY;
+    for (py, s) in labels {
+        let ly = (py - 4.0).max(last + 12.0).max(top + 10.0);
+        last = ly;
+        let (_, tcls) = slo_classes(&s.label);
+        let _ = write!(
+            o,
+            "<text class=\"slo-t {tcls}\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            C(left + pw - 4.0),
+            C(ly),
+            t(&s.label)
+        );
+    }
+    if !off_scale.is_empty() {
+        let names: Vec<String> = off_scale.iter().map(|s| t(&s.label)).collect();
+        let _ = write!(
+            o,
+            "<text class=\"slo-t toth\" x=\"{}\" y=\"{}\" text-anchor=\"end\">↑ {} (far above)</text>",
+            C(left + pw - 4.0),
+            C(top + 10.0),
+            names.join(", ")
+        );
+    }
+    // Axes and x labels.
+    let _ = write!(
+        o,
+        "<path class=\"axis\" d=\"M{},{}V{}H{}\"/>",
+        C(left),
+        C(top),
+        C(base),
+        C(left + pw)
+    );
+    o.push_str("<path class=\"axis\" d=\"");
+    for &i in &picked {
+        let _ = write!(o, "M{},{}v4", C(x(i)), C(base));
+    }
+    o.push_str("\"/>");
+    x_labels(&mut o, c.runs, &picked, rotated, x, base, c.w);
+    // Failed verify steps: one path of dots, over the axis
+    // they sit on when the step got no response.
+    let mut fails = String::new();
+    for i in (0..n).filter(|&i| failed(i)) {
+        let py = c.lines.first().and_then(|l| value(l, i)).map_or(base, y);
+        let _ = write!(fails, "M{},{}h0", C(x(i)), C(py));
+    }
+    if !fails.is_empty() {
+        let _ = write!(o, "<path class=\"fl\" d=\"{fails}\"/>");
+    }
+    // Hover columns: a tooltip per run where they are wide enough to aim at.
+    if n <= HOVER_MAX_RUNS {
+        for (i, run) in c.runs.iter().enumerate() {
+            let _ = write!(
+                o,
+                "<rect class=\"hov\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}\n{}</title></rect>",
+                C(left + i as f64 * band),
+                C(top),
+                C(band),
+                C(ph),
+                t(&run_tip(run)),
+                t(&(c.tip)(i))
+            );
+        }
+    }
+    if c.legend {
+        legend(&mut o, c, left, !on_scale.is_empty(), (0..n).any(regressed));
+    }
+    o.push_str("</svg>");
+    Some(o)
+}
+
+fn legend(o: &mut String, c: &Chart<'_>, left: f64, slo: bool, regressed: bool) {
+    let y = 14.0;
+    let mut px = left;
+    for l in &c.lines {
+        let _ = write!(
+            o,
+            "<path class=\"ln {}\" d=\"M{},{}h16\"/><text class=\"lg\" x=\"{}\" y=\"{}\">{}</text>",
+            l.class,
+            C(px),
+            C(y),
+            C(px + 21.0),
+            C(y + 4.0),
+            t(l.key)
+        );
+        px += 32.0 + l.key.chars().count() as f64 * CHAR_W;
+    }
+    if slo {
+        let _ = write!(
+            o,
+            "<path class=\"slo oth\" d=\"M{},{}h18\"/><text class=\"lg\" x=\"{}\" y=\"{}\">SLO</text>",
+            C(px),
+            C(y),
+            C(px + 23.0),
+            C(y + 4.0)
+        );
+        px += 56.0;
+    }
+    if regressed {
+        let _ = write!(
+            o,
+            "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"12\" height=\"14\"/><circle class=\"ring\" cx=\"{}\" cy=\"{}\" r=\"4\"/><text class=\"lg\" x=\"{}\" y=\"{}\">regressed</text>",
+            C(px),
+            C(y - 7.0),
+            C(px + 6.0),
+            C(y),
+            C(px + 18.0),
+            C(y + 4.0)
+        );
+    }
+}
+
+/// A series as path data: segments between gaps, plus dots where a point
+/// has no neighbour to join (or on every point when runs are few).
+fn series_path(
+    n: usize,
+    value: impl Fn(usize) -> Option<f64>,
+    x: &impl Fn(usize) -> f64,
+    y: &impl Fn(f64) -> f64,
+    all_dots: bool,
+) -> (String, String) {
+    let (mut line, mut dots) = (String::new(), String::new());
+    let mut pending: Option<(f64, f64)> = None;
+    let mut seg_len = 0usize;
+    let flush = |pending: Option<(f64, f64)>, seg_len: usize, dots: &mut String| {
+        if let (1, Some((px, py)), false) = (seg_len, pending, all_dots) {
+            let _ = write!(dots, "M{},{}h0", C(px), C(py));
+        }
+    };
+    for i in 0..n {
+        match value(i) {
+            Some(v) => {
+                let p = (x(i), y(v));
+                match seg_len {
+                    0 => pending = Some(p),
+                    1 => {
+                        let (px, py) = pending.unwrap_or(p);
+                        let _ = write!(line, "M{},{}L{},{}", C(px), C(py), C(p.0), C(p.1));
+                    }
+                    _ => {
+                        let _ = write!(line, " {},{}", C(p.0), C(p.1));
+                    }
+                }
+                seg_len += 1;
+                if all_dots {
+                    let _ = write!(dots, "M{},{}h0", C(p.0), C(p.1));
+                }
+            }
+            None => {
+                flush(pending, seg_len, &mut dots);
+                pending = None;
+                seg_len = 0;
+            }
+        }
+    }
+    flush(pending, seg_len, &mut dots);
+    (line, dots)
+}
+
+/// One coloured cell per run, oldest first, so a run of red reads at a
+/// glance; the tooltip carries the id, time and what regressed.
+fn strip(runs: &[TrendRun]) -> String {
+    let n = runs.len();
+    let cell = (STRIP_W / n.max(1) as f64).min(STRIP_CELL_MAX);
+    let (_, rotated, widest) = x_ticks(runs, cell, 24.0);
+    // Rotated labels hang left of their cell; the first one needs room.
+    let pad = if rotated { widest * 0.72 } else { 0.0 };
+    let cell = ((STRIP_W - pad) / n.max(1) as f64).min(STRIP_CELL_MAX);
+    let gap = if cell >= 8.0 { 2.0 } else { 0.0 };
+    let (picked, rotated, widest) = x_ticks(runs, cell, 24.0);
+    let (mark_h, cell_y, cell_h) = (9.0, 11.0, 22.0);
+    let base = cell_y + cell_h;
+    let h = base + label_room(rotated, widest) - 4.0;
+    let mut o = String::with_capacity(512 + n * 120);
+    let _ = write!(
+        o,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" role=\"img\">",
+        C(STRIP_W),
+        C(h)
+    );
+    let mut marks = String::new();
+    for (i, run) in runs.iter().enumerate() {
+        let (cls, _) = verdict_class(run.verdict);
+        let x0 = pad + i as f64 * cell;
+        let _ = write!(
+            o,
+            "<rect class=\"{cls}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"{}\"><title>{}</title></rect>",
+            C(x0 + gap / 2.0),
+            C(cell_y),
+            C((cell - gap).max(0.3)),
+            C(cell_h),
+            if gap > 0.0 { 2 } else { 0 },
+            t(&run_tip(run))
+        );
+        if run.verdict == RunVerdict::Regressed || !run.regressed.is_empty() {
+            let cx = x0 + cell / 2.0;
+            let _ = write!(marks, "M{},1h8l-4,{}z", C(cx - 4.0), C(mark_h - 2.0));
+        }
+    }
+    if !marks.is_empty() {
+        let _ = write!(o, "<path class=\"mark\" d=\"{marks}\"/>");
+    }
+    x_labels(
+        &mut o,
+        runs,
+        &picked,
+        rotated,
+        |i| pad + (i as f64 + 0.5) * cell,
+        base - 2.0,
+        STRIP_W,
+    );
+    o.push_str("</svg>");
+    o
+}
+
+fn counts(runs: &[TrendRun]) -> String {
+    let count = |v: RunVerdict| runs.iter().filter(|r| r.verdict == v).count();
+    let mut parts = vec![format!(
+        "{} run{}",
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" }
+    )];
+    for (v, word) in [
+        (RunVerdict::Passed, "passed"),
+        (RunVerdict::Failed, "failed"),
+        (RunVerdict::Regressed, "regressed"),
+        (RunVerdict::Interrupted, "interrupted"),
+    ] {
+        let k = count(v);
+        if k > 0 {
+            parts.push(format!("{k} {word}"));
+        }
+    }
+    let mut s = parts.join(" · ");
+    if let (Some(first), Some(last)) = (runs.first(), runs.last()) {
+        let _ = write!(s, " · {} → {}", first.started_at, last.started_at);
+    }
+    s
+}
+
+fn strip_card(o: &mut String, runs: &[TrendRun]) {
+    let _ = write!(
+        o,
+        "<div class=\"card strip\"><h3>Verdicts, oldest to newest</h3>{}\
+         <div class=\"key\"><i class=\"v-pass\"></i>passed<i class=\"v-fail\"></i>failed\
+         <i class=\"v-regr\"></i>regressed (▼)<i class=\"v-intr\"></i>interrupted\
+         <span style=\"margin-left:16px\">Hover a cell for the run id, time and what regressed.</span></div></div>",
+        strip(runs)
+    );
+}
+
+/// Three significant figures: a tooltip saying 91.705 ms claims a
+/// precision no percentile of a load run has.
+fn ms_text(v: Option<f64>) -> String {
+    let round = |v: f64| {
+        let digits = if v >= 100.0 {
+            0
+        } else if v >= 10.0 {
+            1
+        } else {
+            2
+        };
+        let k = 10f64.powi(digits);
+        (v * k).round() / k
+    };
+    v.map_or_else(|| "–".into(), |v| format!("{} ms", num(round(v))))
+}
+
+fn group_section(o: &mut String, k: usize, total: usize, g: &LoadGroup) {
+    let _ = write!(
+        o,
+        "<section class=\"group\"><h2><span class=\"kicker\">Load runs{}</span>{}</h2><p class=\"muted sub\">{}</p>",
+        if total > 1 {
+            format!(" · group {} of {total}", k + 1)
+        } else {
+            String::new()
+        },
+        t(&g.fingerprint),
+        t(&counts(&g.runs))
+    );
+    if g.runs.is_empty() {
+        o.push_str("<p class=\"muted\">No runs recorded in this group.</p></section>");
+        return;
+    }
+    strip_card(o, &g.runs);
+    if g.requests.is_empty() {
+        o.push_str("<p class=\"muted\">No request measurements were recorded.</p></section>");
+        return;
+    }
+    o.push_str("<div class=\"charts\">");
+    let n = g.runs.len();
+    for r in &g.requests {
+        let pick = |f: fn(&Percentiles) -> f64| -> Vec<Option<f64>> {
+            (0..n)
+                .map(|i| r.points.get(i).copied().flatten().and_then(|p| fin(f(&p))))
+                .collect()
+        };
+        let lines = vec![
+            Line {
+                key: "p50",
+                class: "p50",
+                values: pick(|p| p.p50_ms),
+            },
+            Line {
+                key: "p95",
+                class: "p95",
+                values: pick(|p| p.p95_ms),
+            },
+            Line {
+                key: "p99",
+                class: "p99",
+                values: pick(|p| p.p99_ms),
+            },
+        ];
+        let mut regressed = vec![false; n];
+        for &i in &r.regressed_runs {
+            if let Some(b) = regressed.get_mut(i) {
+                *b = true;
+            }
+        }
+        let tip = |i: usize| match r.points.get(i).copied().flatten() {
+            Some(p) => {
+                let mut s = format!(
+                    "{}: p50 {} · p95 {} · p99 {}",
+                    r.name,
+                    ms_text(fin(p.p50_ms)),
+                    ms_text(fin(p.p95_ms)),
+                    ms_text(fin(p.p99_ms))
+                );
+                if r.regressed_runs.contains(&i) {
+                    s.push_str("\nthis request regressed");
+                }
+                s
+            }
+            None => format!("{}: not measured in this run", r.name),
+        };
+        let latest = r
+            .points
+            .get(n - 1)
+            .copied()
+            .flatten()
+            .and_then(|p| fin(p.p95_ms))
+            .map(|v| {
+                format!(
+                    "<span class=\"latest\">latest p95 {}</span>",
+                    ms_text(Some(v))
+                )
+            })
+            .unwrap_or_default();
+        let svg = chart(&Chart {
+            w: CHART_W,
+            h: CHART_H,
+            runs: &g.runs,
+            lines,
+            slo: &r.slo_lines,
+            regressed,
+            ringed: &[1, 2],
+            failed: Vec::new(),
+            legend: true,
+            tip: &tip,
+        });
+        let _ = write!(
+            o,
+            "<div class=\"card\"><h3>{}{latest}</h3>{}</div>",
+            t(&r.name),
+            svg.unwrap_or_else(|| {
+                "<p class=\"muted\">No measurements of this request in these runs.</p>".into()
+            })
+        );
+    }
+    o.push_str("</div></section>");
+}
+
+fn verify_section(o: &mut String, v: Option<&VerifyTrend>) {
+    o.push_str("<section class=\"group\"><h2>Verify steps across deploys</h2>");
+    let Some(v) = v.filter(|v| !v.runs.is_empty()) else {
+        o.push_str("<p class=\"muted\">No verify runs recorded.</p></section>");
+        return;
+    };
+    let _ = write!(o, "<p class=\"muted sub\">{}</p>", t(&counts(&v.runs)));
+    strip_card(o, &v.runs);
+    if v.steps.is_empty() {
+        o.push_str("<p class=\"muted\">No step measurements were recorded.</p></section>");
+        return;
+    }
+    o.push_str(
+        "<p class=\"key\"><i style=\"background:#1f77b4;height:3px;vertical-align:3px\"></i>step latency (ms)\
+         <i style=\"background:#b91c1c;border-radius:50%\"></i>step failed (on the axis when it got no response)</p>\
+         <div class=\"multiples\">",
+    );
+    let n = v.runs.len();
+    for s in &v.steps {
+        let point = |i: usize| s.points.get(i).copied().flatten();
+        let values = (0..n)
+            .map(|i| point(i).and_then(|p| fin(p.latency_ms)))
+            .collect();
+        let failed: Vec<bool> = (0..n)
+            .map(|i| point(i).is_some_and(|p| !p.passed))
+            .collect();
+        let fails = failed.iter().filter(|f| **f).count();
+        let tip = |i: usize| match point(i) {
+            Some(p) => format!(
+                "{}: {} · {}",
+                s.name,
+                ms_text(fin(p.latency_ms)),
+                if p.passed { "passed" } else { "FAILED" }
+            ),
+            None => format!("{}: not run", s.name),
+        };
+        let svg = chart(&Chart {
+            w: SMALL_W,
+            h: SMALL_H,
+            runs: &v.runs,
+            lines: vec![Line {
+                key: "latency",
+                class: "lat",
+                values,
+            }],
+            slo: &[],
+            regressed: Vec::new(),
+            ringed: &[],
+            failed,
+            legend: false,
+            tip: &tip,
+        });
+        let badge = if fails > 0 {
+            format!("<span class=\"latest\"><span class=\"tag fail\">failed {fails}×</span></span>")
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            o,
+            "<div class=\"card\"><h3>{}{badge}</h3>{}</div>",
+            t(&s.name),
+            svg.unwrap_or_else(|| {
+                "<p class=\"muted\">No measurements of this step in these runs.</p>".into()
+            })
+        );
+    }
+    o.push_str("</div></section>");
+}
+
+/// The whole page. Never fails: odd input (no runs, gaps, non-finite
+/// values, hostile names) renders as a visible note, not an error, because
+/// a history of many runs should not be unreadable for one bad row.
+pub fn render(page: &TrendPage) -> String {
+    let runs: usize = page.groups.iter().map(|g| g.runs.len()).sum();
+    let charts: usize = page.groups.iter().map(|g| g.requests.len()).sum();
+    let mut o = String::with_capacity(16_384 + runs * 400 + charts * runs * 110);
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{CSS}{TREND_CSS}</style></head><body><header><h1>{}</h1></header>\
+         <p class=\"muted\">Generated {} · latencies in milliseconds, oldest run on the left</p>",
+        t(&page.title),
+        t(&page.title),
+        t(&page.generated_at)
+    );
+    if page.groups.is_empty() {
+        o.push_str("<h2>Load runs</h2><p class=\"muted\">No load runs recorded.</p>");
+    }
+    for (k, g) in page.groups.iter().enumerate() {
+        group_section(&mut o, k, page.groups.len(), g);
+    }
+    verify_section(&mut o, page.verify.as_ref());
+    let _ = writeln!(
+        o,
+        "<footer>Each chart's y axis is linear from zero, or log10 when its values span more than two decades. \
+         Dashed lines are the latest run's objectives. postdeploy {}.</footer></body></html>",
+        env!("CARGO_PKG_VERSION")
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: i64, verdict: RunVerdict) -> TrendRun {
+        TrendRun {
+            id,
+            label: format!("{:07x}", (id as u64).wrapping_mul(0x9e37_79b9) & 0xfff_ffff),
+            started_at: format!(
+                "2025-05-{:02}T{:02}:{:02}:00Z",
+                1 + id % 28,
+                id % 24,
+                id % 60
+            ),
+            verdict,
+            regressed: if verdict == RunVerdict::Regressed {
+                vec!["create project p95".into()]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn pct(p50: f64) -> Option<Percentiles> {
+        Some(Percentiles {
+            p50_ms: p50,
+            p95_ms: p50 * 2.5,
+            p99_ms: p50 * 4.0,
+        })
+    }
+
+    fn page(runs: Vec<TrendRun>, requests: Vec<RequestTrend>) -> TrendPage {
+        TrendPage {
+            title: "postdeploy trend: staging".into(),
+            generated_at: "2025-06-01T00:00:00Z".into(),
+            groups: vec![LoadGroup {
+                fingerprint: "https://api.example.com · closed 16 users · 60 s".into(),
+                runs,
+                requests,
+            }],
+            verify: None,
+        }
+    }
+
+    fn request(name: &str, points: Vec<Option<Percentiles>>) -> RequestTrend {
+        RequestTrend {
+            name: name.into(),
+            points,
+            slo_lines: vec![SloLine {
+                label: "p95 < 500 ms".into(),
+                threshold_ms: 500.0,
+            }],
+            regressed_runs: Vec::new(),
+        }
+    }
+
+    /// The `<svg>…</svg>` fragments of a page.
+    fn svgs(html: &str) -> Vec<&str> {
+        html.match_indices("<svg ")
+            .map(|(start, _)| {
+                let end = html[start..].find("</svg>").expect("closed svg") + start + 6;
+                &html[start..end]
+            })
+            .collect()
+    }
+
+    /// A small XML well-formedness check: tags nest and close, attribute
+    /// values are quoted, `<` and `&` appear only as markup or entities.
+    fn assert_well_formed(xml: &str) {
+        let mut stack: Vec<&str> = Vec::new();
+        let mut rest = xml;
+        while let Some(lt) = rest.find(['<', '&']) {
+            check_text(&rest[..lt]);
+            rest = &rest[lt..];
+            if rest.starts_with('&') {
+                let semi = rest.find(';').expect("entity ends");
+                let ent = &rest[1..semi];
+                assert!(
+                    matches!(ent, "amp" | "lt" | "gt" | "quot" | "#39")
+                        || ent
+                            .strip_prefix('#')
+                            .is_some_and(|d| d.parse::<u32>().is_ok()),
+                    "bad entity &{ent};"
+                );
+                rest = &rest[semi + 1..];
+                continue;
+            }
+            let gt = tag_end(rest);
+            let tag = &rest[1..gt];
+            rest = &rest[gt + 1..];
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(stack.pop(), Some(name.trim()), "mismatched </{name}>");
+                continue;
+            }
+            let self_closing = tag.ends_with('/');
+            let tag = tag.trim_end_matches('/');
+            let name = tag.split_whitespace().next().expect("tag name");
+            check_attrs(&tag[name.len()..]);
+            if !self_closing {
+                stack.push(name);
+            }
+        }
+        check_text(rest);
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
+    }
+
+    fn check_text(s: &str) {
+        assert!(!s.contains('>'), "raw > in text: {s:?}");
+    }
+
+    /// Index of the `>` closing the tag at the start of `s`, skipping
+    /// quoted attribute values.
+    fn tag_end(s: &str) -> usize {
+        let mut quote = None;
+        for (i, c) in s.char_indices().skip(1) {
+            match (quote, c) {
+                (None, '"' | '\'') => quote = Some(c),
+                (Some(q), c) if c == q => quote = None,
+                (None, '>') => return i,
+                (None, '<') => panic!("< inside a tag: {s:.80}"),
+                _ => {}
+            }
+        }
+        panic!("unterminated tag: {s:.80}");
+    }
+
+    fn check_attrs(mut a: &str) {
+        loop {
+            a = a.trim_start();
+            if a.is_empty() {
+                return;
+            }
+            let eq = a
+                .find('=')
+                .unwrap_or_else(|| panic!("attribute without value: {a:?}"));
+            let name = &a[..eq];
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':'),
+                "attribute name {name:?}"
+            );
+            let v = &a[eq + 1..];
+            assert!(v.starts_with('"'), "unquoted attribute {name}: {v:.40}");
+            let close = v[1..].find('"').expect("closing quote") + 1;
+            let value = &v[1..close];
+            assert!(!value.contains('<'), "< in attribute {name}");
+            a = &v[close + 1..];
+        }
+    }
+
+    /// xmllint, when installed, as a second opinion on the SVG fragments.
+    fn xmllint(fragment: &str) {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let Ok(mut child) = Command::new("xmllint")
+            .args(["--noout", "-"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        else {
+            return;
+        };
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(fragment.as_bytes())
+            .expect("write to xmllint");
+        let out = child.wait_with_output().expect("xmllint runs");
+        assert!(
+            out.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn check_svgs(html: &str) -> usize {
+        let all = svgs(html);
+        for s in &all {
+            assert_well_formed(s);
+            xmllint(s);
+        }
+        all.len()
+    }
+
+    const HOSTILE: &str = "<script>alert('x')</script> & \"q\" \u{0}\u{FFFF}";
+
+    #[test]
+    fn hostile_names_are_escaped_everywhere() {
+        let mut runs = vec![run(1, RunVerdict::Passed), run(2, RunVerdict::Regressed)];
+        for r in &mut runs {
+            r.label = HOSTILE.into();
+            r.started_at = HOSTILE.into();
+        }
+        runs[1].regressed = vec![HOSTILE.into()];
+        let mut req = request(HOSTILE, vec![pct(10.0), pct(12.0)]);
+        req.slo_lines[0].label = HOSTILE.into();
+        req.slo_lines.push(SloLine {
+            label: HOSTILE.into(),
+            threshold_ms: 1e6,
+        });
+        req.regressed_runs = vec![1];
+        let mut p = page(runs.clone(), vec![req]);
+        p.title = HOSTILE.into();
+        p.generated_at = HOSTILE.into();
+        p.groups[0].fingerprint = HOSTILE.into();
+        p.verify = Some(VerifyTrend {
+            runs,
+            steps: vec![StepTrend {
+                name: HOSTILE.into(),
+                points: vec![
+                    Some(StepPoint {
+                        latency_ms: 3.0,
+                        passed: true,
+                    }),
+                    Some(StepPoint {
+                        latency_ms: 4.0,
+                        passed: false,
+                    }),
+                ],
+            }],
+        });
+        let html = render(&p);
+        assert!(!html.contains("<script"), "raw script tag");
+        assert!(!html.contains("'x'"), "raw quote");
+        assert!(!html.contains('\u{0}') && !html.contains('\u{FFFF}'));
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;")
+        );
+        assert_eq!(
+            check_svgs(&html),
+            4,
+            "group strip + chart, verify strip + step"
+        );
+    }
+
+    #[test]
+    fn no_runs_and_no_groups_render_notes() {
+        let html = render(&page(Vec::new(), vec![request("a", Vec::new())]));
+        assert!(html.contains("No runs recorded in this group."));
+        assert!(html.contains("No verify runs recorded."));
+        assert_eq!(check_svgs(&html), 0);
+        let mut p = page(Vec::new(), Vec::new());
+        p.groups.clear();
+        p.verify = Some(VerifyTrend {
+            runs: Vec::new(),
+            steps: Vec::new(),
+        });
+        let html = render(&p);
+        assert!(html.contains("No load runs recorded."));
+        assert!(html.contains("Verify steps across deploys"));
+        assert!(html.contains("No verify runs recorded."));
+    }
+
+    #[test]
+    fn one_run_draws_dots_not_lines() {
+        let html = render(&page(
+            vec![run(7, RunVerdict::Passed)],
+            vec![request("list projects", vec![pct(20.0)])],
+        ));
+        assert_eq!(check_svgs(&html), 2);
+        assert!(
+            html.split("class=\"ln p95\" d=\"").skip(1).all(|d| !d
+                .split('"')
+                .next()
+                .unwrap_or("")
+                .contains('L')),
+            "no segment to draw"
+        );
+        assert!(
+            html.contains("class=\"dt p95\" d=\"M"),
+            "the point is a dot"
+        );
+        assert!(html.contains("latest p95 50 ms"));
+    }
+
+    #[test]
+    fn gaps_break_the_line() {
+        let html = render(&page(
+            (1..=5).map(|i| run(i, RunVerdict::Passed)).collect(),
+            vec![request(
+                "a",
+                vec![pct(10.0), pct(11.0), None, pct(12.0), pct(13.0)],
+            )],
+        ));
+        let d = html
+            .split("class=\"ln p95\" d=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("p95 line");
+        assert_eq!(d.matches('M').count(), 2, "two segments: {d}");
+    }
+
+    #[test]
+    fn missing_and_non_finite_values_are_skipped() {
+        let bad = Some(Percentiles {
+            p50_ms: f64::NAN,
+            p95_ms: f64::INFINITY,
+            p99_ms: -1.0,
+        });
+        let zero = Some(Percentiles {
+            p50_ms: 0.0,
+            p95_ms: 0.0,
+            p99_ms: 0.0,
+        });
+        let mut nan_slo = request("zeros", vec![zero, bad, zero]);
+        nan_slo.slo_lines.push(SloLine {
+            label: "p99 < NaN".into(),
+            threshold_ms: f64::NAN,
+        });
+        nan_slo.regressed_runs = vec![1, 99];
+        let html = render(&page(
+            (1..=3).map(|i| run(i, RunVerdict::Passed)).collect(),
+            vec![
+                request("never ran", vec![None, None, None]),
+                request("only bad", vec![bad; 3]),
+                nan_slo,
+            ],
+        ));
+        assert_eq!(html.matches("No measurements of this request").count(), 2);
+        for word in ["NaN\"", "inf", "NaN,", ",NaN"] {
+            assert!(!html.contains(word), "{word} in output");
+        }
+        assert!(
+            !html.contains("p99 &lt; NaN"),
+            "a NaN threshold is not drawn"
+        );
+        check_svgs(&html);
+    }
+
+    #[test]
+    fn slo_lines_and_regressions_are_marked() {
+        let mut req = request(
+            "create project",
+            (0..10).map(|i| pct(40.0 + i as f64)).collect(),
+        );
+        req.regressed_runs = vec![6];
+        let mut runs: Vec<TrendRun> = (1..=10).map(|i| run(i, RunVerdict::Passed)).collect();
+        runs[6].verdict = RunVerdict::Regressed;
+        let html = render(&page(runs, vec![req]));
+        assert!(html.contains("class=\"slo p95\""), "dashed threshold line");
+        assert!(html.contains(">p95 &lt; 500 ms</text>"), "its label");
+        assert_eq!(
+            html.matches("<rect class=\"band\"").count(),
+            2,
+            "band + legend swatch"
+        );
+        assert_eq!(
+            html.matches("<circle class=\"ring\"").count(),
+            3,
+            "p95, p99 + legend"
+        );
+        assert!(html.contains("class=\"v-regr\""), "strip cell");
+        assert!(html.contains("<path class=\"mark\""), "strip marker");
+        check_svgs(&html);
+    }
+
+    #[test]
+    fn far_thresholds_are_named_not_drawn() {
+        let mut req = request("a", vec![pct(1.0), pct(2.0)]);
+        req.slo_lines[0].threshold_ms = 5000.0;
+        let html = render(&page(
+            vec![run(1, RunVerdict::Passed), run(2, RunVerdict::Passed)],
+            vec![req],
+        ));
+        assert!(!html.contains("class=\"slo p95\""));
+        assert!(html.contains("↑ p95 &lt; 500 ms (far above)") || html.contains("(far above)"));
+    }
+
+    #[test]
+    fn wide_ranges_switch_to_a_log_axis() {
+        let html = render(&page(
+            (1..=3).map(|i| run(i, RunVerdict::Passed)).collect(),
+            vec![request("a", vec![pct(1.0), pct(2000.0), pct(3.0)])],
+        ));
+        assert!(html.contains(">ms (log)</text>"));
+        assert!(html.contains(">1000</text>") && html.contains(">10000</text>"));
+    }
+
+    #[test]
+    fn verify_failures_are_marked_even_without_a_latency() {
+        let runs: Vec<TrendRun> = (1..=4).map(|i| run(i, RunVerdict::Passed)).collect();
+        let p = |l: f64, passed: bool| {
+            Some(StepPoint {
+                latency_ms: l,
+                passed,
+            })
+        };
+        let mut pg = page(Vec::new(), Vec::new());
+        pg.verify = Some(VerifyTrend {
+            runs,
+            steps: vec![
+                StepTrend {
+                    name: "login".into(),
+                    points: vec![p(5.0, true), p(f64::NAN, false), None, p(9.0, false)],
+                },
+                StepTrend {
+                    name: "skipped".into(),
+                    points: vec![None; 4],
+                },
+            ],
+        });
+        let html = render(&pg);
+        let fails = html
+            .split("class=\"fl\" d=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("failure dots");
+        assert_eq!(fails.matches('M').count(), 2);
+        assert!(html.contains("failed 2×"));
+        assert!(html.contains("No measurements of this step"));
+        check_svgs(&html);
+    }
+
+    #[test]
+    fn coordinates_are_short() {
+        let s = |v: f64| C(v).to_string();
+        assert_eq!(s(12.0), "12");
+        assert_eq!(s(12.34), "12.3");
+        assert_eq!(s(-0.04), "0");
+        assert_eq!(s(-0.5), "-0.5");
+        assert_eq!(s(-1.25), "-1.3");
+        assert_eq!(s(f64::NAN), "0");
+    }
+
+    /// 1,000 runs × 20 request names: a year of several deploys a day.
+    fn big_page(runs: usize, names: usize) -> TrendPage {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let trend_runs: Vec<TrendRun> = (0..runs as i64)
+            .map(|i| {
+                run(
+                    i + 1,
+                    match i % 97 {
+                        13 => RunVerdict::Failed,
+                        41 => RunVerdict::Regressed,
+                        77 => RunVerdict::Interrupted,
+                        _ => RunVerdict::Passed,
+                    },
+                )
+            })
+            .collect();
+        let requests = (0..names)
+            .map(|k| {
+                let base = 5.0 + 7.0 * k as f64;
+                RequestTrend {
+                    name: format!("request {k}"),
+                    points: (0..runs)
+                        .map(|i| (i % 211 != 5).then(|| pct(base * (0.8 + 0.4 * rnd())).unwrap()))
+                        .collect(),
+                    slo_lines: vec![SloLine {
+                        label: "p95 < 500 ms".into(),
+                        threshold_ms: 500.0,
+                    }],
+                    regressed_runs: (0..runs).filter(|i| i % 97 == 41).collect(),
+                }
+            })
+            .collect();
+        let mut p = page(trend_runs.clone(), requests);
+        p.verify = Some(VerifyTrend {
+            runs: trend_runs,
+            steps: (0..8)
+                .map(|k| StepTrend {
+                    name: format!("step {k}"),
+                    points: (0..runs)
+                        .map(|i| {
+                            Some(StepPoint {
+                                latency_ms: 3.0 + k as f64 + 2.0 * rnd(),
+                                passed: i % 97 != 13,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
+        p
+    }
+
+    #[test]
+    fn a_thousand_runs_stay_a_reasonable_page() {
+        let html = render(&big_page(1000, 20));
+        assert_eq!(svgs(&html).len(), 1 + 20 + 1 + 8);
+        assert!(html.len() < 3_000_000, "{} bytes", html.len());
+        assert!(!html.contains("class=\"hov\""), "no per-run hover columns");
+        assert_well_formed(svgs(&html)[1]);
+    }
+
+    fn sample_path(file: &str) -> std::path::PathBuf {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+        target.join(file)
+    }
+
+    /// Realistic pages to look at: `scripts/screenshot-trend` on them.
+    #[test]
+    #[ignore = "writes sample pages for a screenshot"]
+    fn write_sample_pages() {
+        let names = ["list projects", "create project", "get project"];
+        let runs: Vec<TrendRun> = (0..30)
+            .map(|i| {
+                let mut r = run(
+                    100 + i,
+                    match i {
+                        7 => RunVerdict::Interrupted,
+                        12 => RunVerdict::Failed,
+                        21 => RunVerdict::Regressed,
+                        _ => RunVerdict::Passed,
+                    },
+                );
+                r.started_at = format!("2025-05-{:02}T{:02}:14:03Z", 1 + i, 9 + i % 8);
+                r
+            })
+            .collect();
+        let mut seed = 7u64;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f64 / (1u64 << 31) as f64
+        };
+        let requests = names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let base = [38.0, 95.0, 22.0][k];
+                let points = (0..30)
+                    .map(|i| {
+                        if k == 2 && i < 4 {
+                            return None;
+                        }
+                        let bump = if k == 1 && i == 21 { 2.6 } else { 1.0 };
+                        let drift = 1.0 + 0.004 * i as f64;
+                        let p50 = base * drift * (0.9 + 0.2 * rnd());
+                        Some(Percentiles {
+                            p50_ms: p50,
+                            p95_ms: p50 * (2.1 + 0.3 * rnd()) * bump,
+                            p99_ms: p50 * (3.2 + 0.6 * rnd()) * bump,
+                        })
+                    })
+                    .collect();
+                let slo_lines = match k {
+                    1 => vec![
+                        SloLine {
+                            label: "p95 < 400 ms".into(),
+                            threshold_ms: 400.0,
+                        },
+                        SloLine {
+                            label: "p99 < 650 ms".into(),
+                            threshold_ms: 650.0,
+                        },
+                    ],
+                    _ => vec![SloLine {
+                        label: "p95 < 200 ms".into(),
+                        threshold_ms: 200.0,
+                    }],
+                };
+                RequestTrend {
+                    name: (*name).into(),
+                    points,
+                    slo_lines,
+                    regressed_runs: if k == 1 { vec![21] } else { Vec::new() },
+                }
+            })
+            .collect();
+        let mut p = page(runs.clone(), requests);
+        p.groups[0].fingerprint =
+            "https://api.example.com · closed 16 users · 60 s · scenarios health, projects-crud"
+                .into();
+        p.groups[0].runs[21].regressed =
+            vec!["create project p95".into(), "create project p99".into()];
+        let steps = [
+            "health",
+            "login",
+            "create project",
+            "list projects",
+            "delete project",
+        ];
+        p.verify = Some(VerifyTrend {
+            runs: runs
+                .iter()
+                .map(|r| TrendRun {
+                    verdict: if r.id == 112 {
+                        RunVerdict::Failed
+                    } else {
+                        RunVerdict::Passed
+                    },
+                    regressed: Vec::new(),
+                    ..r.clone()
+                })
+                .collect(),
+            steps: steps
+                .iter()
+                .enumerate()
+                .map(|(k, name)| StepTrend {
+                    name: (*name).into(),
+                    points: (0..30)
+                        .map(|i| {
+                            let failed = k == 2 && i == 12;
+                            Some(StepPoint {
+                                latency_ms: if failed {
+                                    f64::NAN
+                                } else {
+                                    [4.0, 60.0, 85.0, 30.0, 25.0][k] * (0.85 + 0.3 * rnd())
+                                },
+                                passed: !failed,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
+        let path = sample_path("trend-sample.html");
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("target dir");
+        std::fs::write(&path, render(&p)).expect("write sample");
+        std::fs::write(sample_path("trend-dense.html"), render(&big_page(1000, 4)))
+            .expect("write dense sample");
+    }
+}
