@@ -193,27 +193,24 @@ pub fn junit_suite(r: &Regression) -> TestSuite {
     }
     for c in &r.results {
         let status = match c.change {
-            Change::Regressed if !r.warn_only => TestCaseStatus::NonSuccess {
-                kind: NonSuccessKind::Failure,
-                message: Some(xml_safe(&c.reason).into()),
-                ty: Some("regressed".into()),
-                description: Some(
-                    xml_safe(&format!(
-                        "{} {}: baseline {}, current {}, Δ {}, threshold {} (tolerance {} {}, noise floor {})",
-                        c.name,
-                        c.metric,
-                        value(c, c.baseline),
-                        value(c, c.current),
-                        delta(c),
-                        fmt_value(c.metric, c.threshold, false),
-                        c.tolerance_spec,
-                        c.tolerance_origin,
-                        fmt_value(c.metric, c.noise_floor, false)
-                    ))
-                    .into(),
-                ),
-                reruns: vec![],
-            },
+            Change::Regressed if !r.warn_only => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_type("regressed");
+                s.set_message(xml_safe(&c.reason));
+                s.set_description(xml_safe(&format!(
+                    "{} {}: baseline {}, current {}, Δ {}, threshold {} (tolerance {} {}, noise floor {})",
+                    c.name,
+                    c.metric,
+                    value(c, c.baseline),
+                    value(c, c.current),
+                    delta(c),
+                    fmt_value(c.metric, c.threshold, false),
+                    c.tolerance_spec,
+                    c.tolerance_origin,
+                    fmt_value(c.metric, c.noise_floor, false)
+                )));
+                s
+            }
             Change::Inconclusive => TestCaseStatus::Skipped {
                 message: Some(xml_safe(&format!("inconclusive: {}", c.reason)).into()),
                 ty: None,
