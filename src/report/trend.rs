@@ -122,8 +122,9 @@ const HOVER_MAX_RUNS: usize = 120;
 const DOTS_MAX_RUNS: usize = 60;
 /// X labels longer than this are cut (the full label is in the tooltip).
 const LABEL_MAX_CHARS: usize = 12;
-/// Rough advance of one 11px system-ui character, for layout only.
-const CHAR_W: f64 = 6.4;
+/// Rough advance of one 11px character, for layout only; on the wide side
+/// (DejaVu Sans, Linux's usual system-ui) so labels do not collide.
+const CHAR_W: f64 = 7.0;
 
 const TREND_CSS: &str = r#"
 .kicker { font-size:11px; text-transform:uppercase; letter-spacing:.07em; color:var(--muted); font-weight:700; display:block; margin-bottom:2px; }
@@ -132,6 +133,7 @@ section.group h2 { margin-top:0; font-weight:600; word-break:break-word; }
 .sub { margin:-4px 0 12px; }
 .card.strip { margin-bottom:16px; }
 .strip svg, .multiples svg { width:100%; height:auto; display:block; }
+.strip .scroll { overflow-x:auto; } .strip .scroll svg { min-width:960px; }
 .multiples { display:grid; grid-template-columns:repeat(auto-fill,minmax(400px,1fr)); gap:16px; }
 h3 .latest { font-weight:400; float:right; font-variant-numeric:tabular-nums; }
 .key { font-size:12px; color:var(--muted); margin-top:6px; }
@@ -334,7 +336,9 @@ fn label_room(rotated: bool, widest: f64) -> f64 {
 }
 
 /// Horizontal labels are kept inside `0..width` so the first and last are
-/// not cut off by the SVG's edge.
+/// not cut off by the SVG's edge, and drawn newest first so a label that
+/// would touch its right-hand neighbour (after that clamp) is the one left
+/// out.
 fn x_labels(
     o: &mut String,
     runs: &[TrendRun],
@@ -344,32 +348,34 @@ fn x_labels(
     y: f64,
     width: f64,
 ) {
-    for &i in picked {
+    let mut free_until = f64::INFINITY;
+    for &i in picked.iter().rev() {
         let short = label_of(&runs[i]);
-        let half = short.chars().count() as f64 * CHAR_W / 2.0;
-        let px = if rotated {
-            x(i)
-        } else {
-            x(i).clamp(half.min(width / 2.0), (width - half).max(width / 2.0))
-        };
         let label = t(&short);
         if rotated {
+            let px = x(i) + 3.0;
             let _ = write!(
                 o,
                 "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\" transform=\"rotate(-45 {} {})\">{label}</text>",
-                C(px + 3.0),
+                C(px),
                 C(y + 6.0),
-                C(px + 3.0),
+                C(px),
                 C(y + 6.0)
             );
-        } else {
-            let _ = write!(
-                o,
-                "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
-                C(px),
-                C(y + 14.0)
-            );
+            continue;
         }
+        let half = short.chars().count() as f64 * CHAR_W / 2.0;
+        let px = x(i).clamp(half.min(width / 2.0), (width - half).max(width / 2.0));
+        if px + half + 6.0 > free_until {
+            continue;
+        }
+        free_until = px - half;
+        let _ = write!(
+            o,
+            "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            C(px),
+            C(y + 14.0)
+        );
     }
 }
 
@@ -783,7 +789,7 @@ fn counts(runs: &[TrendRun]) -> String {
 fn strip_card(o: &mut String, runs: &[TrendRun]) {
     let _ = write!(
         o,
-        "<div class=\"card strip\"><h3>Verdicts, oldest to newest</h3>{}\
+        "<div class=\"card strip\"><h3>Verdicts, oldest to newest</h3><div class=\"scroll\">{}</div>\
          <div class=\"key\"><i class=\"v-pass\"></i>passed<i class=\"v-fail\"></i>failed\
          <i class=\"v-regr\"></i>regressed (▼)<i class=\"v-intr\"></i>interrupted\
          <span style=\"margin-left:16px\">Hover a cell for the run id, time and what regressed.</span></div></div>",
@@ -1380,7 +1386,7 @@ mod tests {
             vec![req],
         ));
         assert!(!html.contains("class=\"slo p95\""));
-        assert!(html.contains("↑ p95 &lt; 500 ms (far above)") || html.contains("(far above)"));
+        assert!(html.contains(">↑ p95 &lt; 500 ms (far above)</text>"));
     }
 
     #[test]
