@@ -381,6 +381,7 @@ fn junit_validates_and_names_breaches() {
         &m,
         &outcome,
         &Provenance::default(),
+        &load::RunIdentity::default(),
     )
     .unwrap();
     assert!(!outcome.passed);
@@ -526,6 +527,7 @@ fn html_is_self_contained_with_charts() {
             &m,
             &v,
             &Provenance::default(),
+            &load::RunIdentity::default(),
         )
         .unwrap();
     }

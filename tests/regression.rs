@@ -105,10 +105,7 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
         assert_eq!(r["regressed"], false, "run {i}: {r:#}");
         assert_eq!(summary["history"]["run_id"], i as i64);
         if i == 1 {
-            assert!(
-                r["note"].as_str().unwrap().contains("first run"),
-                "{r:#}"
-            );
+            assert!(r["note"].as_str().unwrap().contains("first run"), "{r:#}");
             assert_eq!(r["results"], json!([]));
         } else {
             assert_eq!(r["baseline"]["runs"].as_array().unwrap().len(), i - 1);
@@ -172,7 +169,16 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| json!([r["name"], r["metric"], r["change"], r["delta"], r["baseline"], r["current"]]))
+            .map(|r| {
+                json!([
+                    r["name"],
+                    r["metric"],
+                    r["change"],
+                    r["delta"],
+                    r["baseline"],
+                    r["current"]
+                ])
+            })
             .collect()
     };
     let (va, vf) = (verdicts(&a), verdicts(&f));
@@ -216,7 +222,15 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     assert_eq!(listed.len(), 5);
     assert_eq!(listed[1]["verdict"], "regressed");
     let trend = dir.path().join("trend.html");
-    let o = postdeploy(&["history", "--history", &history, "trend", "--out", &s(&trend)]).await;
+    let o = postdeploy(&[
+        "history",
+        "--history",
+        &history,
+        "trend",
+        "--out",
+        &s(&trend),
+    ])
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let page = std::fs::read_to_string(&trend).unwrap();
     assert!(page.contains("<svg") && page.contains("list projects"));
@@ -288,8 +302,9 @@ async fn a_corrupt_or_newer_store_is_refused_and_left_untouched() {
     let garbage = b"these are someone's notes, not a database\n".repeat(100);
     std::fs::write(&corrupt, &garbage).unwrap();
     let out = dir.path().join("out");
+    let url = b.url();
     for cmd in ["load", "verify"] {
-        let mut args = vec![cmd, sc.to_str().unwrap(), "--target", &b.url()];
+        let mut args = vec![cmd, sc.to_str().unwrap(), "--target", &url];
         let (h, o, j) = (s(&corrupt), s(&out), s(&out.join("junit.xml")));
         args.extend(["--history", &h]);
         if cmd == "load" {
@@ -304,7 +319,10 @@ async fn a_corrupt_or_newer_store_is_refused_and_left_untouched() {
             err.contains("is not a readable SQLite database") && err.contains("left untouched"),
             "{cmd}: {err}"
         );
-        assert!(!out.join("summary.json").exists(), "{cmd}: nothing was sent");
+        assert!(
+            !out.join("summary.json").exists(),
+            "{cmd}: nothing was sent"
+        );
     }
     assert_eq!(std::fs::read(&corrupt).unwrap(), garbage);
     let names: Vec<_> = std::fs::read_dir(dir.path())

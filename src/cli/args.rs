@@ -143,7 +143,12 @@ pub struct CompareArgs {
 #[derive(Debug, Args)]
 pub struct HistoryCmd {
     /// History store [default: reports/history.sqlite].
-    #[arg(long, env = "POSTDEPLOY_HISTORY", value_name = "FILE|URL", global = true)]
+    #[arg(
+        long,
+        env = "POSTDEPLOY_HISTORY",
+        value_name = "FILE|URL",
+        global = true
+    )]
     pub history: Option<String>,
     #[command(subcommand)]
     pub action: HistoryAction,
@@ -261,7 +266,11 @@ pub struct GateArgs {
     /// What to compare with: `auto` (the last --baseline-runs accepted
     /// comparable runs), `none`, a run id, `commit:SHA`, `deploy:ID`, or a
     /// report directory / summary.json.
-    #[arg(long, default_value = "auto", value_name = "auto|none|ID|commit:SHA|deploy:ID|PATH")]
+    #[arg(
+        long,
+        default_value = "auto",
+        value_name = "auto|none|ID|commit:SHA|deploy:ID|PATH"
+    )]
     pub baseline: String,
     /// How many accepted runs form an automatic baseline.
     #[arg(long, default_value_t = 5, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]

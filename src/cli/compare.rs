@@ -16,9 +16,11 @@ use crate::verdict::regress::gate;
 use crate::verdict::regress::stats::Bootstrap;
 
 pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
-    for f in [&a.markdown, &a.bmf, &a.junit, &a.json].into_iter().flatten() {
-        report::check_writable(f)
-            .map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
+    for f in [&a.markdown, &a.bmf, &a.junit, &a.json]
+        .into_iter()
+        .flatten()
+    {
+        report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
     let tolerances = super::gate::tolerances(&[], &a.regress, None)?;
     let mut store: Option<Store> = None;
@@ -27,7 +29,12 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
     if let Some(s) = &store {
         s.close().await;
     }
-    refuse_unlike(&base.fingerprint, &current.fingerprint, &a.base, a.force_compare)?;
+    refuse_unlike(
+        &base.fingerprint,
+        &current.fingerprint,
+        &a.base,
+        a.force_compare,
+    )?;
     let mut r = gate::judge(
         std::slice::from_ref(&base),
         &current,
@@ -73,7 +80,11 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
             let _ = writeln!(out, "warning: GITHUB_STEP_SUMMARY: {e:#}");
         }
     }
-    Ok(if r.fails() { Exit::Failed } else { Exit::Passed })
+    Ok(if r.fails() {
+        Exit::Failed
+    } else {
+        Exit::Passed
+    })
 }
 
 /// A run id (from the store) or a report directory / summary.json.
@@ -94,7 +105,9 @@ async fn resolve(
                     .map_err(history_error)?,
             );
         }
-        let s = store.as_ref().ok_or_else(|| Error::usage("no history store"))?;
+        let s = store
+            .as_ref()
+            .ok_or_else(|| Error::usage("no history store"))?;
         return s.load_run(id).await.map_err(history_error);
     }
     history::files::read_run(std::path::Path::new(t)).map_err(Error::Usage)

@@ -30,9 +30,10 @@ impl Choice {
         Ok(match t {
             "auto" => Choice::Auto,
             "none" => Choice::None,
-            _ if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
-                Choice::Run(t.parse().map_err(|_| Error::usage(format!("--baseline {t}: not a run id")))?)
-            }
+            _ if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => Choice::Run(
+                t.parse()
+                    .map_err(|_| Error::usage(format!("--baseline {t}: not a run id")))?,
+            ),
             _ => {
                 if let Some(c) = t.strip_prefix("commit:") {
                     Choice::Commit(c.to_string())
@@ -274,10 +275,18 @@ fn current_values(
             }
         }
         if n.count > 0 {
-            v.push((name.clone(), RMetric::ErrorRate, n.failed as f64 / n.count as f64));
+            v.push((
+                name.clone(),
+                RMetric::ErrorRate,
+                n.failed as f64 / n.count as f64,
+            ));
         }
         if r.elapsed_s > 0.0 {
-            v.push((name.clone(), RMetric::Rate, n.histogram.len() as f64 / r.elapsed_s));
+            v.push((
+                name.clone(),
+                RMetric::Rate,
+                n.histogram.len() as f64 / r.elapsed_s,
+            ));
         }
     }
     v

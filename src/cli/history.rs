@@ -29,7 +29,9 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
                 None => None,
                 Some("load") => Some(RunKind::Load),
                 Some("verify") => Some(RunKind::Verify),
-                Some(k) => return Err(Error::usage(format!("--kind {k}: expected load or verify"))),
+                Some(k) => {
+                    return Err(Error::usage(format!("--kind {k}: expected load or verify")));
+                }
             };
             let rows = store
                 .list(kind, None, i64::from(limit))
@@ -104,7 +106,11 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
                 doc["requests"] = json!(names);
             }
             if json {
-                let _ = writeln!(out, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
                 return Ok(Exit::Passed);
             }
             let _ = writeln!(
@@ -114,9 +120,14 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
                 row.kind.key(),
                 m.label(),
                 verdict_word(m),
-                m.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                m.started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 m.stopped_by,
-                if row.accepted { "accepted as a baseline" } else { "not a baseline" },
+                if row.accepted {
+                    "accepted as a baseline"
+                } else {
+                    "not a baseline"
+                },
                 row.fingerprint,
                 row.doc.fingerprint.describe()
             );
@@ -134,7 +145,9 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
                 );
                 for (k, v) in names {
                     let f = |x: &serde_json::Value| {
-                        x.as_f64().map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())
+                        x.as_f64()
+                            .map(|v| format!("{v:.3}"))
+                            .unwrap_or_else(|| "–".into())
                     };
                     let _ = writeln!(
                         out,

@@ -152,8 +152,13 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     )
     .map_err(|e| Error::internal(e.context("writing the load reports")))?;
     if let Some(r) = &verdict.regression {
-        super::gate::write_extras(r, &record, a.gate.markdown.as_deref(), a.gate.bmf.as_deref())
-            .map_err(Error::internal)?;
+        super::gate::write_extras(
+            r,
+            &record,
+            a.gate.markdown.as_deref(),
+            a.gate.bmf.as_deref(),
+        )
+        .map_err(Error::internal)?;
     }
     if a.out.is_none() {
         // Only now: `latest` must never point at a run without reports.

@@ -7,8 +7,8 @@ mod compare;
 mod gate;
 mod history;
 mod load;
-mod trend;
 pub mod setup;
+mod trend;
 mod validate;
 mod verify;
 

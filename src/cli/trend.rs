@@ -84,7 +84,11 @@ pub async fn page(store: &Store, limit: usize) -> Result<TrendPage, HistoryError
                     .iter()
                     .enumerate()
                     .filter(|(_, r)| {
-                        r.doc.meta.regressions.iter().any(|x| x.starts_with(&prefix))
+                        r.doc
+                            .meta
+                            .regressions
+                            .iter()
+                            .any(|x| x.starts_with(&prefix))
                     })
                     .map(|(i, _)| i)
                     .collect();
@@ -119,8 +123,12 @@ pub async fn page(store: &Store, limit: usize) -> Result<TrendPage, HistoryError
             .collect();
         let mut by_step: BTreeMap<String, Vec<Option<StepPoint>>> = BTreeMap::new();
         for s in &steps {
-            let Some(&i) = index.get(&s.run_id) else { continue };
-            let Some(latency_ms) = s.step.latency_ms else { continue };
+            let Some(&i) = index.get(&s.run_id) else {
+                continue;
+            };
+            let Some(latency_ms) = s.step.latency_ms else {
+                continue;
+            };
             let key = format!("{}: {}", s.step.scenario, s.step.name);
             let v = by_step
                 .entry(key)
@@ -155,7 +163,9 @@ fn trend_run(id: i64, m: &RunMeta) -> TrendRun {
     TrendRun {
         id,
         label: m.label(),
-        started_at: m.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: m
+            .started_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         verdict: if m.stopped_by.starts_with("sig") {
             RunVerdict::Interrupted
         } else if m.regressed {

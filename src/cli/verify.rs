@@ -111,7 +111,11 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         let record = crate::history::VerifyRecord::from_report(&report, a.history.env.as_deref());
         match store.insert_verify(&record).await {
             Ok(id) => {
-                let _ = writeln!(super::stdout(), "history: run #{id} in {}", store.location());
+                let _ = writeln!(
+                    super::stdout(),
+                    "history: run #{id} in {}",
+                    store.location()
+                );
             }
             Err(e) => console.warning(&format!("the run was not recorded in the history: {e}")),
         }

@@ -34,15 +34,12 @@ pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
     let summary = summary_path(path);
     let text = std::fs::read_to_string(&summary)
         .map_err(|e| format!("cannot read {}: {e}", summary.display()))?;
-    let doc: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not JSON: {e}", summary.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", summary.display()))?;
     let hlog_name = doc["files"]["hlog"]
         .as_str()
         .unwrap_or(crate::report::load::HLOG_FILE);
-    let hlog_path = summary
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(hlog_name);
+    let hlog_path = summary.parent().unwrap_or(Path::new(".")).join(hlog_name);
     let hlog = std::fs::read(&hlog_path).map_err(|e| {
         format!(
             "cannot read {} (the interval log the comparison needs beside {}): {e}",
@@ -108,11 +105,7 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
         id: None,
         uid: s(&run["uid"]).unwrap_or_else(|| {
             // A v1 summary has no uid: its start time and target name it.
-            format!(
-                "{}@{}",
-                run["started_at"].as_str().unwrap_or(""),
-                target
-            )
+            format!("{}@{}", run["started_at"].as_str().unwrap_or(""), target)
         }),
         kind: RunKind::Load,
         target,
@@ -132,9 +125,7 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
     let n = block_count(elapsed_s, bs);
     let mut by_tag: BTreeMap<String, String> = BTreeMap::new();
     let mut names = BTreeMap::new();
-    let requests = doc["requests"]
-        .as_object()
-        .ok_or("requests missing")?;
+    let requests = doc["requests"].as_object().ok_or("requests missing")?;
     for (name, r) in requests {
         let histogram = match r["histogram"].as_str() {
             Some(b64) => decode(b64).map_err(|e| format!("requests[{name:?}]: {e}"))?,
@@ -152,7 +143,9 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
                 failed: r["failed"].as_u64().unwrap_or(0),
                 errors,
                 histogram,
-                blocks: (0..n).map(|_| new_histogram()).collect::<Vec<Histogram<u64>>>(),
+                blocks: (0..n)
+                    .map(|_| new_histogram())
+                    .collect::<Vec<Histogram<u64>>>(),
             },
         );
     }

@@ -35,7 +35,11 @@ impl Fingerprint {
         };
         Fingerprint {
             scope: scope(env, &s.target, s.target_local),
-            scenarios: sorted(s.scenarios.iter().map(|i| (i.name.clone(), i.sha256.clone()))),
+            scenarios: sorted(
+                s.scenarios
+                    .iter()
+                    .map(|i| (i.name.clone(), i.sha256.clone())),
+            ),
             model: model.into(),
             users,
             rate,
@@ -87,10 +91,7 @@ impl Fingerprint {
     pub fn differences(&self, other: &Fingerprint) -> Vec<String> {
         let mut d = Vec::new();
         if self.scope != other.scope {
-            d.push(format!(
-                "target/env: {:?} vs {:?}",
-                self.scope, other.scope
-            ));
+            d.push(format!("target/env: {:?} vs {:?}", self.scope, other.scope));
         }
         if self.scenarios != other.scenarios {
             let show = |v: &[(String, String)]| {
@@ -109,7 +110,11 @@ impl Fingerprint {
             d.push(format!("model: {} vs {}", self.model, other.model));
         }
         if self.users != other.users {
-            d.push(format!("users: {} vs {}", opt(self.users), opt(other.users)));
+            d.push(format!(
+                "users: {} vs {}",
+                opt(self.users),
+                opt(other.users)
+            ));
         }
         if self.rate != other.rate {
             d.push(format!("rate: {} vs {}", opt(self.rate), opt(other.rate)));

@@ -156,8 +156,8 @@ impl VerifyRecord {
         let started_at = chrono::DateTime::parse_from_rfc3339(&report.started_at)
             .map(|t| t.with_timezone(&chrono::Utc))
             .unwrap_or_else(|_| chrono::Utc::now());
-        let ended_at = started_at
-            + chrono::Duration::milliseconds(report.duration_ms.max(0.0) as i64);
+        let ended_at =
+            started_at + chrono::Duration::milliseconds(report.duration_ms.max(0.0) as i64);
         let steps = report
             .scenarios
             .iter()
@@ -255,7 +255,12 @@ pub fn block_count(elapsed_s: f64, block_secs: u32) -> usize {
 /// Adds one interval (starting `start` after the run's start) into its
 /// block. Interval starts are whole seconds (the monitor ticks on them),
 /// so the block is exact; anything past the last block joins the last.
-pub fn add_to_blocks(blocks: &mut [Histogram<u64>], block_secs: u32, start: Duration, h: &Histogram<u64>) {
+pub fn add_to_blocks(
+    blocks: &mut [Histogram<u64>],
+    block_secs: u32,
+    start: Duration,
+    h: &Histogram<u64>,
+) {
     if blocks.is_empty() || h.is_empty() {
         return;
     }

@@ -242,7 +242,9 @@ impl Store {
                     last = sqlx::migrate!("./migrations/history/sqlite").run(p).await;
                     match &last {
                         Ok(()) | Err(MigrateError::VersionMissing(_)) => break,
-                        Err(_) => tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await,
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await
+                        }
                     }
                 }
                 last
@@ -296,8 +298,11 @@ impl Store {
             slos: r.slos.clone(),
         };
         let meta = serde_json::to_string(&doc).map_err(|e| self.classify(e.to_string()))?;
-        let rows: Vec<(String, NameRecord)> =
-            r.names.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let rows: Vec<(String, NameRecord)> = r
+            .names
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let encoded: Vec<_> = rows
             .iter()
             .map(|(name, n)| {
@@ -508,7 +513,10 @@ impl Store {
             .map_err(self.err())?
         });
         let (kind, fp, d, acc, meta) = found.ok_or_else(|| {
-            HistoryError::NotFound(format!("no run {id} in the history store {}", self.location))
+            HistoryError::NotFound(format!(
+                "no run {id} in the history store {}",
+                self.location
+            ))
         })?;
         self.run_row(id, &kind, fp, d, acc, &meta)
     }
@@ -724,7 +732,6 @@ enum Inserted {
     New(i64),
     Existing(i64),
 }
-
 
 async fn open_sqlite(path: &Path, location: &str) -> Result<SqlitePool, HistoryError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -94,7 +94,11 @@ pub fn markdown(r: &Regression) -> String {
     } else {
         "✅"
     };
-    let _ = writeln!(o, "#### {icon} Regression gate\n\n{}\n", md_cell(&headline(r)));
+    let _ = writeln!(
+        o,
+        "#### {icon} Regression gate\n\n{}\n",
+        md_cell(&headline(r))
+    );
     if r.results.is_empty() {
         return o;
     }
@@ -221,7 +225,10 @@ pub fn junit_suite(r: &Regression) -> TestSuite {
         let mut case = TestCase::new(format!("{} {}", xml_safe(&c.name), c.metric), status);
         case.set_classname("regression");
         if c.change == Change::Regressed && r.warn_only {
-            case.set_system_out(xml_safe(&format!("REGRESSED (--regress-warn): {}", c.reason)));
+            case.set_system_out(xml_safe(&format!(
+                "REGRESSED (--regress-warn): {}",
+                c.reason
+            )));
         } else if matches!(c.change, Change::Pass | Change::Improved) {
             case.set_system_out(xml_safe(&format!("{}: {}", word(c.change), c.reason)));
         }
@@ -263,7 +270,10 @@ pub fn html_section(r: &Regression) -> String {
     o.push_str("<table><tr><th>Request</th><th>Metric</th><th>Baseline</th><th>Current</th><th>Δ [95% CI]</th><th>Threshold</th><th>Verdict</th><th>Why</th></tr>");
     for c in &r.results {
         let (row, tag) = match c.change {
-            Change::Regressed => (" class=\"fail\"", "<span class=\"tag fail\">REGRESSED</span>"),
+            Change::Regressed => (
+                " class=\"fail\"",
+                "<span class=\"tag fail\">REGRESSED</span>",
+            ),
             Change::Improved => ("", "<span class=\"tag pass\">improved</span>"),
             Change::Inconclusive => ("", "<span class=\"tag\">inconclusive</span>"),
             Change::Pass => ("", "<span class=\"tag pass\">ok</span>"),

@@ -123,7 +123,11 @@ pub const SPECTRUM_PERCENTILES: [f64; 12] = [
     0.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
 ];
 
-fn spectrum(name: &str, base: &hdrhistogram::Histogram<u64>, cur: &hdrhistogram::Histogram<u64>) -> Option<Spectrum> {
+fn spectrum(
+    name: &str,
+    base: &hdrhistogram::Histogram<u64>,
+    cur: &hdrhistogram::Histogram<u64>,
+) -> Option<Spectrum> {
     if base.is_empty() || cur.is_empty() {
         return None;
     }
@@ -236,7 +240,10 @@ pub fn judge(
             .copied()
             .filter(|m| m.quantile().is_some())
             .collect();
-        let qs: Vec<f64> = quantile_metrics.iter().filter_map(|m| m.quantile()).collect();
+        let qs: Vec<f64> = quantile_metrics
+            .iter()
+            .filter_map(|m| m.quantile())
+            .collect();
         let base_series: Vec<Series> = base
             .iter()
             .map(|(r, n)| Series {
@@ -278,11 +285,16 @@ pub fn judge(
                             cur.histogram.len()
                         ))
                     } else if q_deltas.is_none() {
-                        Some("too few blocks to resample: each run needs at least two blocks of 5 s".into())
+                        Some(
+                            "too few blocks to resample: each run needs at least two blocks of 5 s"
+                                .into(),
+                        )
                     } else {
                         None
                     };
-                    let d = q_deltas.as_ref().and_then(|v| i.and_then(|i| v.get(i).copied()));
+                    let d = q_deltas
+                        .as_ref()
+                        .and_then(|v| i.and_then(|i| v.get(i).copied()));
                     (bval, cval, d, short)
                 }
                 RMetric::ErrorRate => {
@@ -370,9 +382,7 @@ pub fn judge(
 /// A metric's value in one run.
 fn value(n: &NameRecord, elapsed_s: f64, m: RMetric) -> Option<f64> {
     match m {
-        RMetric::P50 | RMetric::P95 | RMetric::P99 => {
-            n.quantile_ms(m.quantile().unwrap_or(0.5))
-        }
+        RMetric::P50 | RMetric::P95 | RMetric::P99 => n.quantile_ms(m.quantile().unwrap_or(0.5)),
         RMetric::ErrorRate => (n.count > 0).then(|| n.failed as f64 / n.count as f64),
         RMetric::Rate => (elapsed_s > 0.0).then(|| n.histogram.len() as f64 / elapsed_s),
     }

@@ -243,7 +243,11 @@ pub fn parse_tolerance(m: RMetric, text: &str) -> Result<Tolerance, String> {
         if negative == m.higher_is_worse() {
             return Err(format!(
                 "`{item}`: {m} gets worse {}, so its tolerance is written with `{}`",
-                if m.higher_is_worse() { "upwards" } else { "downwards" },
+                if m.higher_is_worse() {
+                    "upwards"
+                } else {
+                    "downwards"
+                },
                 if m.higher_is_worse() { "+" } else { "-" }
             ));
         }
@@ -278,8 +282,11 @@ pub fn parse_tolerance(m: RMetric, text: &str) -> Result<Tolerance, String> {
                 t.abs = Some(num(p)?);
             }
             _ => {
-                let d = crate::scenario::values::parse_duration(body)
-                    .map_err(|_| format!("`{item}`: a latency tolerance is relative (`+10%`) or a duration (`+5ms`)"))?;
+                let d = crate::scenario::values::parse_duration(body).map_err(|_| {
+                    format!(
+                        "`{item}`: a latency tolerance is relative (`+10%`) or a duration (`+5ms`)"
+                    )
+                })?;
                 t.abs = Some(d.as_secs_f64() * 1000.0);
             }
         }
@@ -311,10 +318,17 @@ mod tests {
         assert!((e.abs.unwrap() - 0.005).abs() < 1e-12);
         assert!(parse_tolerance(RMetric::ErrorRate, "+5ms").is_err());
         assert!(parse_tolerance(RMetric::P95, "-10%").is_err());
-        assert_eq!(parse_tolerance(RMetric::Rate, "-20/s").unwrap().abs, Some(20.0));
+        assert_eq!(
+            parse_tolerance(RMetric::Rate, "-20/s").unwrap().abs,
+            Some(20.0)
+        );
         assert!(parse_tolerance(RMetric::Rate, "+5%").is_err());
         assert!(parse_tolerance(RMetric::P95, "+NaN%").is_err());
-        assert!(parse_spec("p42:+10%").unwrap_err().contains("unknown metric"));
+        assert!(
+            parse_spec("p42:+10%")
+                .unwrap_err()
+                .contains("unknown metric")
+        );
     }
 
     #[test]
@@ -332,6 +346,9 @@ mod tests {
         t.add_cli(&["health:p95:+50%".into()]).unwrap();
         assert_eq!(t.get("health", RMetric::P95).0.pct, Some(50.0));
         assert_eq!(t.get("other", RMetric::P95).0.pct, Some(30.0));
-        assert_eq!(t.get("other", RMetric::P99), (default_tolerance(RMetric::P99), "default"));
+        assert_eq!(
+            t.get("other", RMetric::P99),
+            (default_tolerance(RMetric::P99), "default")
+        );
     }
 }
