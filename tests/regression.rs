@@ -50,6 +50,7 @@ async fn load(
     scenario: &Path,
     history: &str,
     out: &Path,
+    users: &str,
     extra: &[&str],
 ) -> (std::process::Output, Value) {
     let (sc, o) = (s(scenario), s(out));
@@ -59,7 +60,7 @@ async fn load(
         "--target",
         target,
         "--users",
-        "4",
+        users,
         "--duration",
         "10s",
         "--env",
@@ -98,7 +99,7 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     // so; the next two compare with what came before and, unchanged, must
     // never be called regressed.
     for i in 1..=3 {
-        let (o, summary) = load(&b.url(), &sc, &history, &run_dir(i), &[]).await;
+        let (o, summary) = load(&b.url(), &sc, &history, &run_dir(i), "8", &[]).await;
         assert_eq!(o.status.code(), Some(0), "baseline run {i}: {}", text(&o));
         validate_summary(&summary);
         let r = &summary["regression"];
@@ -120,7 +121,7 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
         json!({"route": "/api/health", "fixedMs": 30}),
     )
     .await;
-    let (o, summary) = load(&b.url(), &sc, &history, &run_dir(4), &[]).await;
+    let (o, summary) = load(&b.url(), &sc, &history, &run_dir(4), "8", &[]).await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     validate_summary(&summary);
     assert_eq!(summary["slo"]["passed"], true);
@@ -188,21 +189,14 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     // An explicit baseline made differently is refused before anything
     // is sent, naming the difference.
     let refused = dir.path().join("refused");
-    let (o, _) = load(
-        &b.url(),
-        &sc,
-        &history,
-        &refused,
-        &["--baseline", "1", "--users", "2"],
-    )
-    .await;
+    let (o, _) = load(&b.url(), &sc, &history, &refused, "2", &["--baseline", "1"]).await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("users: 4 vs 2"), "{}", text(&o));
+    assert!(text(&o).contains("users: 8 vs 2"), "{}", text(&o));
     assert!(!refused.join("summary.json").exists());
 
     // The fault gone, the regressed run is not part of the next baseline.
     lab(&b.url(), "reset", json!({})).await;
-    let (o, summary) = load(&b.url(), &sc, &history, &run_dir(5), &[]).await;
+    let (o, summary) = load(&b.url(), &sc, &history, &run_dir(5), "8", &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let ids: Vec<i64> = summary["regression"]["baseline"]["runs"]
         .as_array()
