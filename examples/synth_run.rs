@@ -52,7 +52,12 @@ fn main() -> anyhow::Result<()> {
     let secs: u64 = a[2].parse()?;
     let rate: u64 = a[3].parse()?;
     let seed: u64 = a[4].parse()?;
-    let shift = 1.0 + a.get(5).map(|s| s.parse::<f64>()).transpose()?.unwrap_or(0.0) / 100.0;
+    let shift = 1.0
+        + a.get(5)
+            .map(|s| s.parse::<f64>())
+            .transpose()?
+            .unwrap_or(0.0)
+            / 100.0;
     let start = match a.get(6) {
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)?.with_timezone(&chrono::Utc),
         None => chrono::Utc::now(),
@@ -62,8 +67,10 @@ fn main() -> anyhow::Result<()> {
 
     let names: Vec<String> = (0..names).map(|i| format!("request-{i:02}")).collect();
     let mut rng = Rng(seed);
-    let mut totals: BTreeMap<&str, Histogram<u64>> =
-        names.iter().map(|n| (n.as_str(), new_histogram())).collect();
+    let mut totals: BTreeMap<&str, Histogram<u64>> = names
+        .iter()
+        .map(|n| (n.as_str(), new_histogram()))
+        .collect();
     let mut second: Histogram<u64> = new_histogram();
     let mut levels = vec![0.0f64; names.len()];
 
@@ -92,8 +99,13 @@ fn main() -> anyhow::Result<()> {
                 t.add(&second)?;
             }
             let tag = Tag::new(name).ok_or_else(|| anyhow::anyhow!("bad tag"))?;
-            w.write_histogram(&second, Duration::from_secs(s), Duration::from_secs(1), Some(tag))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            w.write_histogram(
+                &second,
+                Duration::from_secs(s),
+                Duration::from_secs(1),
+                Some(tag),
+            )
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         }
     }
     drop(w);

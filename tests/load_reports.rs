@@ -197,7 +197,10 @@ fn summary_of(m: &Measurements) -> Value {
             commit: Some("0123abc".into()),
             ..Provenance::default()
         },
-        &postdeploy::report::load::RunIdentity::default(),
+        &postdeploy::report::load::RunIdentity {
+            uid: "test-run".into(),
+            ..Default::default()
+        },
     )
 }
 
@@ -381,7 +384,10 @@ fn junit_validates_and_names_breaches() {
         &m,
         &outcome,
         &Provenance::default(),
-        &load::RunIdentity::default(),
+        &load::RunIdentity {
+            uid: "test-run".into(),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert!(!outcome.passed);
@@ -527,7 +533,10 @@ fn html_is_self_contained_with_charts() {
             &m,
             &v,
             &Provenance::default(),
-            &load::RunIdentity::default(),
+            &load::RunIdentity {
+                uid: "test-run".into(),
+                ..Default::default()
+            },
         )
         .unwrap();
     }

@@ -12,6 +12,10 @@ use support::{
     PgDb, junit_valid, lab, postdeploy, postgres_backend, sqlite_backend, text, validate_summary,
 };
 
+/// One test at a time: latency is what they measure, and a neighbour
+/// test's load processes on the same two cores would be the noise.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const SCENARIO: &str = r#"version: 1
 name: regress-probe
 steps:
@@ -89,6 +93,7 @@ fn changes<'a>(summary: &'a Value, name: &str) -> Vec<&'a Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slower_health_route_regresses_and_nothing_else_does() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let b = postgres_backend().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = scenario(dir.path());
@@ -238,6 +243,7 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
 /// (a brand-new file, so their migrations race too) and on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_both_land_on_sqlite_and_postgres() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let b = sqlite_backend().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = scenario(dir.path());
@@ -272,6 +278,7 @@ async fn concurrent_runs_both_land_on_sqlite_and_postgres() {
         let (o1, o2) = tokio::join!(run(1), run(2));
         for o in [&o1, &o2] {
             assert_eq!(o.status.code(), Some(0), "{engine}: {}", text(o));
+            assert!(text(o).contains("history: run #"), "{engine}: {}", text(o));
         }
         let o = postdeploy(&["history", "--history", &history, "list", "--json"]).await;
         assert_eq!(o.status.code(), Some(0), "{engine}: {}", text(&o));
@@ -288,6 +295,7 @@ async fn concurrent_runs_both_land_on_sqlite_and_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_or_newer_store_is_refused_and_left_untouched() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let b = sqlite_backend().await;
     let dir = tempfile::tempdir().unwrap();
     let sc = scenario(dir.path());

@@ -108,6 +108,22 @@ macro_rules! on_pool {
             Engine::Postgres($p) => $body,
         }
     };
+    // `$begin` starts a write transaction. SQLite's must be IMMEDIATE: a
+    // deferred one that reads first cannot upgrade to a writer once another
+    // connection has written (SQLITE_BUSY_SNAPSHOT, never retried by the
+    // busy timeout), and one of two concurrent runs would be lost.
+    ($self:expr, |$p:ident, $begin:ident| $body:expr) => {
+        match &$self.engine {
+            Engine::Sqlite($p) => {
+                let $begin = "BEGIN IMMEDIATE";
+                $body
+            }
+            Engine::Postgres($p) => {
+                let $begin = "BEGIN";
+                $body
+            }
+        }
+    };
 }
 
 fn ts(t: &chrono::DateTime<chrono::Utc>) -> String {
@@ -322,8 +338,8 @@ impl Store {
         let fp = &r.fingerprint;
         let m = &r.meta;
         let block_secs = i64::from(r.block_secs);
-        on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(self.err())?;
+        on_pool!(self, |p, begin| {
+            let mut tx = p.begin_with(begin).await.map_err(self.err())?;
             let id = insert_run!(tx, m, fp, fp.duration_s, &meta);
             let id = match id.map_err(self.err())? {
                 Inserted::New(id) => id,
@@ -366,8 +382,8 @@ impl Store {
         let meta = serde_json::to_string(&doc).map_err(|e| self.classify(e.to_string()))?;
         let fp = &r.fingerprint;
         let m = &r.meta;
-        on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(self.err())?;
+        on_pool!(self, |p, begin| {
+            let mut tx = p.begin_with(begin).await.map_err(self.err())?;
             let id = match insert_run!(tx, m, fp, doc.elapsed_s, &meta).map_err(self.err())? {
                 Inserted::New(id) => id,
                 Inserted::Existing(id) => return Ok(id),
@@ -641,8 +657,8 @@ impl Store {
     /// were deleted.
     pub async fn prune(&self, keep: usize) -> Result<u64, HistoryError> {
         let keep = keep as i64;
-        on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(self.err())?;
+        on_pool!(self, |p, begin| {
+            let mut tx = p.begin_with(begin).await.map_err(self.err())?;
             // Children first: no reliance on the engine's cascade setting.
             sqlx::query(
                 "DELETE FROM run_requests WHERE run_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY kind, fingerprint ORDER BY started_at DESC, id DESC) AS rn FROM runs) ranked WHERE rn > $1)",
