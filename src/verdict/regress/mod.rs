@@ -15,3 +15,6 @@ pub mod stats;
 pub mod tolerance;
 
 pub use gate::Regression;
+
+#[cfg(test)]
+mod synthetic;

@@ -11,9 +11,11 @@
 //!
 //! Block length: `max(min_block_secs, L_opt)` seconds, rounded up to whole
 //! stored blocks. `L_opt` is chosen per run by the Politis–White (2004)
-//! rule with the Patton–Politis–White (2009) correction for the moving-block
-//! bootstrap, so it grows like n^(1/3) with the number of stored blocks n
-//! and longer when the data are more strongly correlated. It is estimated on
+//! rule with the Patton–Politis–White (2009) correction for the
+//! moving-block bootstrap, so it grows like n^(1/3) with the number of
+//! stored blocks n, and is longer when the data are more strongly
+//! correlated. (Doubling it was tried: on the synthetic data it did not
+//! lower the false-positive rate.) It is estimated on
 //! the series whose sum the statistic actually depends on: for a quantile,
 //! the per-block count of responses at or below the run's own quantile (the
 //! quantile's influence function, summed per block; the largest choice over
@@ -24,9 +26,9 @@
 //!
 //! Cost: an HDR counts array has ~20–30k buckets, so resamples never add
 //! whole histograms. Each side keeps the sorted grid of its non-empty bucket
-//! values and a cumulative count per block over that grid; a resample's
-//! quantile is a binary search over the grid, each probe summing the drawn
-//! blocks' cumulative counts times how often each was drawn.
+//! values and, per run, prefix sums over its blocks; a drawn window of
+//! blocks is then two lookups, and a resample's quantile is a binary search
+//! over the grid whose probes sum a few signed rows (see `Side`).
 //!
 //! The random stream is a SplitMix64 defined here, not `rand`: the same
 //! inputs must give the same verdict on every machine and every release,
@@ -135,26 +137,25 @@ impl Bootstrap {
         current: &Series,
         quantiles: &[f64],
     ) -> Option<Vec<Estimate>> {
-        let base = Side::new(baseline, self, Some(quantiles))?;
-        let cur = Side::new(std::slice::from_ref(current), self, Some(quantiles))?;
+        let mut base = Side::new(baseline, self, Some(quantiles))?;
+        let mut cur = Side::new(std::slice::from_ref(current), self, Some(quantiles))?;
         if base.total() == 0 || cur.total() == 0 {
             return None;
         }
         let points: Vec<f64> = {
-            let b = base.quantiles_ms(&base.unit_weights(), quantiles)?;
-            let c = cur.quantiles_ms(&cur.unit_weights(), quantiles)?;
+            let b = base.quantiles_ms(&base.all(), quantiles)?;
+            let c = cur.quantiles_ms(&cur.all(), quantiles)?;
             c.iter().zip(&b).map(|(c, b)| c - b).collect()
         };
 
         let mut rng_b = SplitMix64::new(self.seed);
         let mut rng_c = SplitMix64::new(self.seed ^ CURRENT_STREAM);
-        let mut wb = vec![0u32; base.blocks()];
-        let mut wc = vec![0u32; cur.blocks()];
+        let (mut coef, mut wb, mut wc) = (Vec::new(), Terms::new(), Terms::new());
         let mut deltas: Vec<Vec<f64>> =
             vec![Vec::with_capacity(self.resamples as usize); quantiles.len()];
         for _ in 0..self.resamples {
-            base.draw(&mut rng_b, &mut wb);
-            cur.draw(&mut rng_c, &mut wc);
+            base.draw(&mut rng_b, &mut coef, &mut wb);
+            cur.draw(&mut rng_c, &mut coef, &mut wc);
             // Both streams advance every time, so a skipped resample does
             // not shift the rest of the draws.
             let (Some(b), Some(c)) = (
@@ -192,15 +193,14 @@ impl Bootstrap {
     pub fn rate_delta(&self, baseline: &[Series], current: &Series) -> Option<Estimate> {
         let base = Side::new(baseline, self, None)?;
         let cur = Side::new(std::slice::from_ref(current), self, None)?;
-        let value = cur.rate(&cur.unit_weights()) - base.rate(&base.unit_weights());
+        let value = cur.rate(&cur.all()) - base.rate(&base.all());
         let mut rng_b = SplitMix64::new(self.seed ^ RATE_STREAM);
         let mut rng_c = SplitMix64::new(self.seed ^ RATE_STREAM ^ CURRENT_STREAM);
-        let mut wb = vec![0u32; base.blocks()];
-        let mut wc = vec![0u32; cur.blocks()];
+        let (mut coef, mut wb, mut wc) = (Vec::new(), Terms::new(), Terms::new());
         let mut deltas = Vec::with_capacity(self.resamples as usize);
         for _ in 0..self.resamples {
-            base.draw(&mut rng_b, &mut wb);
-            cur.draw(&mut rng_c, &mut wc);
+            base.draw(&mut rng_b, &mut coef, &mut wb);
+            cur.draw(&mut rng_c, &mut coef, &mut wc);
             deltas.push(cur.rate(&wc) - base.rate(&wb));
         }
         Some(self.estimate(value, &mut deltas))
@@ -340,13 +340,22 @@ fn count_at_quantile(q: f64, total: u64) -> u64 {
     ((q * total as f64).ceil() as u64).max(1)
 }
 
-/// One side of a comparison (the pooled baseline runs, or the current run),
-/// flattened: blocks of all its runs in order, with where each run starts.
+/// One side of a comparison (the pooled baseline runs, or the current run).
+///
+/// Counts are kept as prefix sums over each run's blocks ("rows": row j of
+/// a run is the sum of its first j blocks), so a drawn window of
+/// consecutive blocks costs two row lookups however long it is, and a
+/// resample is a short signed combination of rows.
+///
+/// For quantiles, what a probe of the binary search needs is a "column":
+/// per row, the responses up to one grid value. Columns are built on first
+/// use and kept: the resamples' quantiles cluster around the full data's,
+/// so a few hundred of the grid's thousands of values are ever probed.
 struct Side {
     runs: Vec<Run>,
-    /// Responses per block.
+    /// Responses in the run's blocks before each row.
     counts: Vec<u64>,
-    /// Seconds per block.
+    /// Seconds covered before each row.
     secs: Vec<f64>,
     /// Non-empty bucket values of all blocks, ascending, as
     /// `value_at_quantile` reports them (the bucket's highest equivalent
@@ -354,18 +363,28 @@ struct Side {
     grid: Vec<u64>,
     /// … and the bucket's lowest equivalent value, which it reports for q = 0.
     grid_low: Vec<u64>,
-    /// Cumulative counts: `cum[b * grid.len() + g]` is block b's count of
-    /// responses in buckets up to grid[g]. Empty when only rates are asked.
+    /// Each block's non-empty buckets, `values[span.0..span.1]` ascending,
+    /// with the block's cumulative count at each in `cum`.
+    spans: Vec<(usize, usize)>,
+    values: Vec<u64>,
     cum: Vec<u64>,
+    /// Built on demand, one per grid value; each has one entry per row.
+    columns: Vec<Option<Box<[u64]>>>,
 }
 
+#[derive(Debug, Clone, Copy)]
 struct Run {
-    /// First block of the run in the side's flattened blocks.
-    start: usize,
+    /// The run's first row; it has `len + 1` rows.
+    row: usize,
+    /// Stored blocks.
     len: usize,
     /// Stored blocks per bootstrap block.
     boot_len: usize,
 }
+
+/// A resample (or the full data) as a signed combination of rows: a window
+/// of blocks [s, e) is −1 at row s and +1 at row e.
+type Terms = Vec<(usize, i64)>;
 
 impl Side {
     /// None when the side has no blocks at all or a run with blocks has
@@ -382,133 +401,155 @@ impl Side {
             secs: Vec::new(),
             grid: Vec::new(),
             grid_low: Vec::new(),
+            spans: Vec::new(),
+            values: Vec::new(),
             cum: Vec::new(),
+            columns: Vec::new(),
         };
         for s in &series {
             side.runs.push(Run {
-                start: side.counts.len(),
+                row: side.counts.len(),
                 len: s.blocks.len(),
                 boot_len: 1,
             });
-            side.counts.extend(s.blocks.iter().map(|h| h.len()));
-            side.secs.extend(s.block_seconds());
+            let (mut n, mut t) = (0, 0.0);
+            side.counts.push(0);
+            side.secs.push(0.0);
+            for (h, secs) in s.blocks.iter().zip(s.block_seconds()) {
+                n += h.len();
+                t += secs;
+                side.counts.push(n);
+                side.secs.push(t);
+            }
         }
         if quantiles.is_some() {
             side.build_grid(&series);
         }
-        for (run, s) in side.runs.iter_mut().zip(&series) {
+        for (i, s) in series.iter().enumerate() {
+            let (run, block_secs) = (side.runs[i], f64::from(s.block_secs.max(1)));
             let l_opt_blocks = match cfg.fixed_block_secs {
-                Some(secs) => f64::from(secs) / f64::from(s.block_secs.max(1)),
-                None => side_block_len(
-                    &side.counts,
-                    &side.secs,
-                    &side.grid,
-                    &side.cum,
-                    run,
-                    quantiles,
-                ),
+                Some(secs) => f64::from(secs) / block_secs,
+                None => side.block_len(run, quantiles),
             };
-            let min_blocks = f64::from(cfg.min_block_secs) / f64::from(s.block_secs.max(1));
-            run.boot_len = (l_opt_blocks.max(min_blocks).ceil() as usize).max(1);
-            if run.len / run.boot_len < 2 {
+            let min_blocks = f64::from(cfg.min_block_secs) / block_secs;
+            let boot_len = (l_opt_blocks.max(min_blocks).ceil() as usize).max(1);
+            if run.len / boot_len < 2 {
                 return None;
             }
+            side.runs[i].boot_len = boot_len;
         }
         Some(side)
     }
 
     fn build_grid(&mut self, series: &[&Series]) {
-        let blocks = || series.iter().flat_map(|s| s.blocks.iter());
-        let mut grid: Vec<u64> = blocks()
-            .flat_map(|h| h.iter_recorded().map(|v| v.value_iterated_to()))
-            .collect();
+        for h in series.iter().flat_map(|s| s.blocks.iter()) {
+            let start = self.values.len();
+            let mut acc = 0;
+            for (v, n) in recorded(h) {
+                acc += n;
+                self.values.push(v);
+                self.cum.push(acc);
+            }
+            self.spans.push((start, self.values.len()));
+        }
+        let mut grid = self.values.clone();
         grid.sort_unstable();
         grid.dedup();
-        let g = grid.len();
-        let mut cum = vec![0u64; self.counts.len() * g];
-        for (b, h) in blocks().enumerate() {
-            let row = &mut cum[b * g..(b + 1) * g];
-            for v in h.iter_recorded() {
-                let at = grid
-                    .binary_search(&v.value_iterated_to())
-                    .expect("grid holds every recorded value");
-                row[at] += v.count_at_value();
-            }
-            for i in 1..g {
-                row[i] += row[i - 1];
-            }
-        }
-        self.grid_low = match blocks().next() {
+        self.grid_low = match series.iter().flat_map(|s| s.blocks.iter()).next() {
             Some(h) => grid.iter().map(|&v| h.lowest_equivalent(v)).collect(),
             None => Vec::new(),
         };
+        self.columns = vec![None; grid.len()];
         self.grid = grid;
-        self.cum = cum;
     }
 
-    fn blocks(&self) -> usize {
-        self.counts.len()
+    /// Per row, the responses up to grid[i] in the blocks before it.
+    fn column(&mut self, i: usize) -> &[u64] {
+        if self.columns[i].is_none() {
+            let limit = self.grid[i];
+            let mut col = Vec::with_capacity(self.counts.len());
+            let mut spans = self.spans.iter();
+            for run in &self.runs {
+                let mut acc = 0;
+                col.push(acc);
+                for &(start, end) in spans.by_ref().take(run.len) {
+                    let k = self.values[start..end].partition_point(|&v| v <= limit);
+                    if k > 0 {
+                        acc += self.cum[start + k - 1];
+                    }
+                    col.push(acc);
+                }
+            }
+            self.columns[i] = Some(col.into_boxed_slice());
+        }
+        self.columns[i].as_deref().expect("built above")
     }
 
     fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.runs.iter().map(|r| self.counts[r.row + r.len]).sum()
     }
 
-    fn unit_weights(&self) -> Vec<u32> {
-        vec![1; self.blocks()]
+    /// The full data: each run once, whole.
+    fn all(&self) -> Terms {
+        self.runs.iter().flat_map(|r| whole(*r)).collect()
     }
 
-    /// Fills `w` with how often each block is drawn in one resample: per run,
-    /// overlapping windows of `boot_len` blocks starting anywhere in the run,
-    /// concatenated until the run's length, the last window cut short.
-    fn draw(&self, rng: &mut SplitMix64, w: &mut [u32]) {
-        w.fill(0);
+    /// One resample: per run, overlapping windows of `boot_len` blocks
+    /// starting anywhere in the run, concatenated until the run's length,
+    /// the last window cut short. `coef` is scratch space, one per row.
+    fn draw(&self, rng: &mut SplitMix64, coef: &mut Vec<i64>, terms: &mut Terms) {
+        coef.clear();
+        coef.resize(self.counts.len(), 0);
         for run in &self.runs {
             let starts = (run.len - run.boot_len + 1) as u64;
             let mut filled = 0;
             while filled < run.len {
-                let start = run.start + rng.below(starts) as usize;
+                let start = run.row + rng.below(starts) as usize;
                 let take = run.boot_len.min(run.len - filled);
-                for x in &mut w[start..start + take] {
-                    *x += 1;
-                }
+                coef[start] -= 1;
+                coef[start + take] += 1;
                 filled += take;
             }
         }
+        terms.clear();
+        terms.extend(
+            coef.iter()
+                .enumerate()
+                .filter(|&(_, &c)| c != 0)
+                .map(|(row, &c)| (row, c)),
+        );
     }
 
-    fn rate(&self, w: &[u32]) -> f64 {
-        let (mut n, mut s) = (0u64, 0.0);
-        for ((&w, &c), &secs) in w.iter().zip(&self.counts).zip(&self.secs) {
-            n += u64::from(w) * c;
-            s += f64::from(w) * secs;
+    fn rate(&self, terms: &Terms) -> f64 {
+        let (mut n, mut s) = (0i64, 0.0);
+        for &(row, c) in terms {
+            n += c * self.counts[row] as i64;
+            s += c as f64 * self.secs[row];
         }
         if s > 0.0 { n as f64 / s } else { 0.0 }
     }
 
-    /// The quantiles (ms) of the blocks added with weights `w`; None when
-    /// the weighted sum is empty.
-    fn quantiles_ms(&self, w: &[u32], quantiles: &[f64]) -> Option<Vec<f64>> {
+    /// Responses up to grid[i] in the blocks the terms select.
+    fn count_to(&mut self, terms: &Terms, i: usize) -> u64 {
+        let col = self.column(i);
+        let n: i64 = terms.iter().map(|&(row, c)| c * col[row] as i64).sum();
+        n as u64
+    }
+
+    /// The quantiles (ms) of the blocks the terms select, added; None when
+    /// they hold no responses.
+    fn quantiles_ms(&mut self, terms: &Terms, quantiles: &[f64]) -> Option<Vec<f64>> {
         let g = self.grid.len();
-        let drawn: Vec<(usize, u64)> = w
-            .iter()
-            .enumerate()
-            .filter(|&(b, &w)| w > 0 && self.counts[b] > 0)
-            .map(|(b, &w)| (b * g, u64::from(w)))
-            .collect();
-        let total: u64 = drawn
-            .iter()
-            .map(|&(row, w)| w * self.cum[row + g - 1])
-            .sum();
+        let total = self.count_to(terms, g.checked_sub(1)?);
         if total == 0 {
             return None;
         }
-        let at = |i: usize| -> u64 { drawn.iter().map(|&(row, w)| w * self.cum[row + i]).sum() };
         Some(
             quantiles
                 .iter()
                 .map(|&q| {
-                    let i = first_reaching(g, count_at_quantile(q, total), at);
+                    let i =
+                        first_reaching(g, count_at_quantile(q, total), |i| self.count_to(terms, i));
                     us_to_ms(if q == 0.0 {
                         self.grid_low[i]
                     } else {
@@ -518,51 +559,82 @@ impl Side {
                 .collect(),
         )
     }
-}
 
-/// `L_opt` in stored blocks for one run (see the module doc): the largest
-/// Politis–White estimate over the series each statistic depends on.
-fn side_block_len(
-    counts: &[u64],
-    secs: &[f64],
-    grid: &[u64],
-    cum: &[u64],
-    run: &Run,
-    quantiles: Option<&[f64]>,
-) -> f64 {
-    let rows = run.start..run.start + run.len;
-    match quantiles {
-        None => {
-            let rate: Vec<f64> = rows.map(|b| counts[b] as f64 / secs[b]).collect();
-            politis_white(&rate)
+    /// `L_opt` in stored blocks for one run (see the module doc): the
+    /// largest Politis–White estimate over the series each statistic
+    /// depends on.
+    fn block_len(&mut self, run: Run, quantiles: Option<&[f64]>) -> f64 {
+        let rows = run.row..run.row + run.len;
+        let Some(qs) = quantiles else {
+            let rate: Vec<f64> = rows
+                .map(|r| {
+                    (self.counts[r + 1] - self.counts[r]) as f64 / (self.secs[r + 1] - self.secs[r])
+                })
+                .collect();
+            return politis_white(&rate);
+        };
+        let whole: Terms = whole(run).into();
+        let mut longest: f64 = 1.0;
+        for &q in qs {
+            let Some(i) = self.quantile_index(&whole, q) else {
+                continue;
+            };
+            let col = self.column(i);
+            let below: Vec<f64> = rows.clone().map(|r| (col[r + 1] - col[r]) as f64).collect();
+            longest = longest.max(politis_white(&below));
         }
-        Some(qs) => qs
-            .iter()
-            .filter_map(|&q| {
-                let i = run_quantile_index(grid.len(), cum, run, q)?;
-                let below: Vec<f64> = rows
-                    .clone()
-                    .map(|b| cum[b * grid.len() + i] as f64)
-                    .collect();
-                Some(politis_white(&below))
-            })
-            .fold(1.0, f64::max),
+        longest
+    }
+
+    fn quantile_index(&mut self, terms: &Terms, q: f64) -> Option<usize> {
+        let g = self.grid.len();
+        let total = self.count_to(terms, g.checked_sub(1)?);
+        (total > 0)
+            .then(|| first_reaching(g, count_at_quantile(q, total), |i| self.count_to(terms, i)))
     }
 }
 
-/// One run's quantile as a grid index, on its own blocks only; None when
-/// the run has no samples.
-fn run_quantile_index(g: usize, cum: &[u64], run: &Run, q: f64) -> Option<usize> {
-    let rows = run.start..run.start + run.len;
-    let at = |i: usize| -> u64 { rows.clone().map(|b| cum[b * g + i]).sum() };
-    let total = at(g.checked_sub(1)?);
-    (total > 0).then(|| first_reaching(g, count_at_quantile(q, total), at))
+/// A whole run as terms.
+fn whole(run: Run) -> [(usize, i64); 2] {
+    [(run.row + run.len, 1), (run.row, -1)]
+}
+
+/// A histogram's non-empty buckets as (highest equivalent value, count),
+/// ascending: what `iter_recorded` yields, but walking only the buckets
+/// between the smallest and largest recorded value. Most of a comparison's
+/// set-up time is spent here, and a block of one second typically spans a
+/// few thousand of the ~20k buckets.
+fn recorded(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let (total, max) = (h.len(), h.max());
+    let (mut v, mut seen) = (h.min_nz(), 0);
+    while seen < total && v <= max {
+        let n = h.count_at(v);
+        if n > 0 {
+            out.push((h.highest_equivalent(v), n));
+            seen += n;
+        }
+        let next = h.next_non_equivalent(v);
+        if next <= v {
+            break;
+        }
+        v = next;
+    }
+    if seen != total {
+        // min/max no longer bracket the counts (a histogram assembled by
+        // other means than recording and adding): take the long way.
+        return h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+    }
+    out
 }
 
 /// The smallest grid index whose cumulative count reaches `target`, where
 /// `at(len - 1)` (the total) is known to reach it: the bucket
 /// `value_at_quantile` stops at.
-fn first_reaching(len: usize, target: u64, at: impl Fn(usize) -> u64) -> usize {
+fn first_reaching(len: usize, target: u64, mut at: impl FnMut(usize) -> u64) -> usize {
     let (mut lo, mut hi) = (0, len - 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -722,8 +794,8 @@ mod tests {
             );
         }
         // And each side on its own, bit for bit in µs.
-        let side = Side::new(&baseline, &Bootstrap::default(), Some(&QS)).unwrap();
-        let got = side.quantiles_ms(&side.unit_weights(), &QS).unwrap();
+        let mut side = Side::new(&baseline, &Bootstrap::default(), Some(&QS)).unwrap();
+        let got = side.quantiles_ms(&side.all(), &QS).unwrap();
         for (q, ms) in QS.iter().zip(got) {
             assert_eq!(ms, quantile_ms(&sb, *q), "q = {q}");
         }
@@ -733,13 +805,23 @@ mod tests {
     fn resampled_quantiles_equal_value_at_quantile_of_the_weighted_sum() {
         let b = blocks(4, 30, 1.0);
         let cfg = Bootstrap::default();
-        let side = Side::new(&[Series::full(&b, 1)], &cfg, Some(&QS)).unwrap();
+        let mut side = Side::new(&[Series::full(&b, 1)], &cfg, Some(&QS)).unwrap();
         let mut rng = SplitMix64::new(9);
-        let mut w = vec![0; side.blocks()];
+        let (mut coef, mut terms) = (Vec::new(), Terms::new());
         for _ in 0..20 {
-            side.draw(&mut rng, &mut w);
+            side.draw(&mut rng, &mut coef, &mut terms);
+            // A window [s, e) is -1 at row s and +1 at row e, so a block's
+            // weight is minus the running sum of the coefficients.
+            let w: Vec<i64> = coef[..b.len()]
+                .iter()
+                .scan(0, |acc, c| {
+                    *acc -= c;
+                    Some(*acc)
+                })
+                .collect();
+            assert!(w.iter().all(|&k| k >= 0));
             assert_eq!(
-                w.iter().sum::<u32>() as usize,
+                w.iter().sum::<i64>() as usize,
                 b.len(),
                 "a resample is as long as the run"
             );
@@ -749,7 +831,7 @@ mod tests {
                     s.add(h).unwrap();
                 }
             }
-            let got = side.quantiles_ms(&w, &QS).unwrap();
+            let got = side.quantiles_ms(&terms, &QS).unwrap();
             for (q, ms) in QS.iter().zip(got) {
                 assert_eq!(ms, quantile_ms(&s, *q), "q = {q}");
             }
