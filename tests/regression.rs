@@ -211,6 +211,30 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
         .collect();
     assert_eq!(ids, vec![3, 2, 1], "run 4 regressed: never a baseline");
 
+    // Verify runs are recorded too: each step's latency and verdict.
+    for i in 1..=2 {
+        let junit = s(&dir.path().join(format!("verify-{i}.xml")));
+        let o = postdeploy(&[
+            "verify",
+            &s(&sc),
+            "--target",
+            &b.url(),
+            "--env",
+            "regress-test",
+            "--history",
+            &history,
+            "--junit",
+            &junit,
+        ])
+        .await;
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("history: run #{}", 5 + i)),
+            "{}",
+            text(&o)
+        );
+    }
+
     // History commands over what is stored.
     let o = postdeploy(&["history", "--history", &history, "list", "--json"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -218,8 +242,9 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(listed.len(), 5);
-    assert_eq!(listed[1]["verdict"], "regressed");
+    assert_eq!(listed.len(), 7);
+    assert_eq!(listed[0]["kind"], "verify");
+    assert_eq!(listed[3]["verdict"], "regressed");
     let trend = dir.path().join("trend.html");
     let o = postdeploy(&[
         "history",
@@ -233,6 +258,11 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let page = std::fs::read_to_string(&trend).unwrap();
     assert!(page.contains("<svg") && page.contains("list projects"));
+    assert!(page.contains("Verify steps"), "no verify section");
+    assert!(
+        page.contains("regress-probe: health"),
+        "no verify step chart"
+    );
     let o = postdeploy(&["history", "--history", &history, "prune", "--keep", "2"]).await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("pruned 3 run(s)"), "{}", text(&o));
