@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 
@@ -143,9 +142,7 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
                 failed: r["failed"].as_u64().unwrap_or(0),
                 errors,
                 histogram,
-                blocks: (0..n)
-                    .map(|_| new_histogram())
-                    .collect::<Vec<Histogram<u64>>>(),
+                blocks: vec![crate::histogram::Sparse::default(); n],
             },
         );
     }
@@ -158,7 +155,8 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
         let Some(name) = by_tag.get(tag.as_str()) else {
             continue;
         };
-        let h = decode(iv.encoded_histogram()).map_err(|e| format!("interval log: {e}"))?;
+        let h = super::record::decode_sparse(iv.encoded_histogram())
+            .map_err(|e| format!("interval log: {e}"))?;
         if let Some(rec) = names.get_mut(name) {
             add_to_blocks(&mut rec.blocks, bs, iv.start_timestamp(), &h);
         }

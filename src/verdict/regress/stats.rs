@@ -36,6 +36,8 @@
 
 use hdrhistogram::Histogram;
 
+use crate::histogram::Sparse;
+
 /// One run's samples of one request name.
 ///
 /// `blocks` are consecutive intervals of `block_secs` seconds each, except
@@ -45,7 +47,7 @@ use hdrhistogram::Histogram;
 /// (`crate::load::model::new_histogram`).
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
-    pub blocks: &'a [Histogram<u64>],
+    pub blocks: &'a [Sparse],
     pub block_secs: u32,
     pub covered_secs: f64,
 }
@@ -53,7 +55,7 @@ pub struct Series<'a> {
 impl<'a> Series<'a> {
     /// A series whose blocks are all full, the common case for tests and for
     /// runs whose length is a multiple of the interval.
-    pub fn full(blocks: &'a [Histogram<u64>], block_secs: u32) -> Self {
+    pub fn full(blocks: &'a [Sparse], block_secs: u32) -> Self {
         Series {
             blocks,
             block_secs,
@@ -445,7 +447,7 @@ impl Side {
         for h in series.iter().flat_map(|s| s.blocks.iter()) {
             let start = self.values.len();
             let mut acc = 0;
-            for (v, n) in recorded(h) {
+            for &(v, n) in &h.buckets {
                 acc += n;
                 self.values.push(v);
                 self.cum.push(acc);
@@ -455,10 +457,11 @@ impl Side {
         let mut grid = self.values.clone();
         grid.sort_unstable();
         grid.dedup();
-        self.grid_low = match series.iter().flat_map(|s| s.blocks.iter()).next() {
-            Some(h) => grid.iter().map(|&v| h.lowest_equivalent(v)).collect(),
-            None => Vec::new(),
-        };
+        let template = crate::load::model::new_histogram();
+        self.grid_low = grid
+            .iter()
+            .map(|&v| template.lowest_equivalent(v))
+            .collect();
         self.columns = vec![None; grid.len()];
         self.grid = grid;
     }
@@ -599,38 +602,6 @@ fn whole(run: Run) -> [(usize, i64); 2] {
     [(run.row + run.len, 1), (run.row, -1)]
 }
 
-/// A histogram's non-empty buckets as (highest equivalent value, count),
-/// ascending: what `iter_recorded` yields, but walking only the buckets
-/// between the smallest and largest recorded value. Most of a comparison's
-/// set-up time is spent here, and a block of one second typically spans a
-/// few thousand of the ~20k buckets.
-fn recorded(h: &Histogram<u64>) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let (total, max) = (h.len(), h.max());
-    let (mut v, mut seen) = (h.min_nz(), 0);
-    while seen < total && v <= max {
-        let n = h.count_at(v);
-        if n > 0 {
-            out.push((h.highest_equivalent(v), n));
-            seen += n;
-        }
-        let next = h.next_non_equivalent(v);
-        if next <= v {
-            break;
-        }
-        v = next;
-    }
-    if seen != total {
-        // min/max no longer bracket the counts (a histogram assembled by
-        // other means than recording and adding): take the long way.
-        return h
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
-    }
-    out
-}
-
 /// The smallest grid index whose cumulative count reaches `target`, where
 /// `at(len - 1)` (the total) is known to reach it: the bucket
 /// `value_at_quantile` stops at.
@@ -749,7 +720,7 @@ mod tests {
 
     /// `blocks` histograms with a spread of values, including repeats and a
     /// few far-out ones, so the grid has shared and private buckets.
-    fn blocks(seed: u64, n: usize, scale: f64) -> Vec<Histogram<u64>> {
+    fn blocks(seed: u64, n: usize, scale: f64) -> Vec<Sparse> {
         let mut rng = SplitMix64::new(seed);
         (0..n)
             .map(|_| {
@@ -762,15 +733,15 @@ mod tests {
                 if rng.below(10) == 0 {
                     h.record((scale * 900_000.0) as u64).unwrap();
                 }
-                h
+                Sparse::from_histogram(&h)
             })
             .collect()
     }
 
-    fn sum(parts: &[&[Histogram<u64>]]) -> Histogram<u64> {
+    fn sum(parts: &[&[Sparse]]) -> Histogram<u64> {
         let mut s = new_histogram();
         for h in parts.iter().flat_map(|p| p.iter()) {
-            s.add(h).unwrap();
+            s.add(h.to_histogram()).unwrap();
         }
         s
     }
@@ -828,7 +799,7 @@ mod tests {
             let mut s = new_histogram();
             for (h, &k) in b.iter().zip(&w) {
                 for _ in 0..k {
-                    s.add(h).unwrap();
+                    s.add(h.to_histogram()).unwrap();
                 }
             }
             let got = side.quantiles_ms(&terms, &QS).unwrap();
@@ -887,7 +858,7 @@ mod tests {
             )
             .is_some()
         );
-        let empty: Vec<_> = (0..60).map(|_| new_histogram()).collect();
+        let empty: Vec<Sparse> = vec![Sparse::default(); 60];
         assert!(
             cfg.quantile_deltas(&[Series::full(&long, 1)], &Series::full(&empty, 1), &[0.5])
                 .is_none()
@@ -905,26 +876,22 @@ mod tests {
 
     #[test]
     fn rate_counts_the_partial_last_block() {
-        let mut b: Vec<_> = (0..10).map(|_| new_histogram()).collect();
-        for h in &mut b {
+        let hundred = {
+            let mut h = new_histogram();
             h.record_n(1000, 100).unwrap();
-        }
+            Sparse::from_histogram(&h)
+        };
+        let mut b: Vec<Sparse> = vec![hundred.clone(); 10];
         // The last 10-second block covered 5 s and holds 50 responses.
         let mut last = new_histogram();
         last.record_n(1000, 50).unwrap();
-        *b.last_mut().unwrap() = last;
+        *b.last_mut().unwrap() = Sparse::from_histogram(&last);
         let partial = Series {
             blocks: &b,
             block_secs: 10,
             covered_secs: 95.0,
         };
-        let full: Vec<_> = (0..10)
-            .map(|_| {
-                let mut h = new_histogram();
-                h.record_n(1000, 100).unwrap();
-                h
-            })
-            .collect();
+        let full: Vec<Sparse> = vec![hundred; 10];
         let e = Bootstrap::default()
             .rate_delta(&[Series::full(&full, 10)], &partial)
             .unwrap();

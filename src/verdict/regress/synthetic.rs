@@ -4,8 +4,6 @@
 //! two runs differ the way two reruns of an unchanged deployment do. The
 //! measured rates are printed (run with `--nocapture`) for the docs.
 
-use hdrhistogram::Histogram;
-
 use super::classify::{Change, classify};
 use super::stats::{Bootstrap, Estimate, Series, SplitMix64, quantile_ms};
 use crate::load::model::new_histogram;
@@ -52,7 +50,7 @@ impl Normal {
 /// One run: its 1-second blocks, and its own p95/p99 in ms (what the
 /// default tolerances are relative to).
 struct Run {
-    blocks: Vec<Histogram<u64>>,
+    blocks: Vec<crate::histogram::Sparse>,
     quantiles_ms: [f64; 2],
 }
 
@@ -76,7 +74,7 @@ fn run(seed: u64, scale: f64) -> Run {
                 // a debug build.
                 sum.record(us).unwrap();
             }
-            h
+            crate::histogram::Sparse::from_histogram(&h)
         })
         .collect();
     Run {
