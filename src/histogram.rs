@@ -215,13 +215,33 @@ fn varint(b: &[u8]) -> Result<(u64, usize), String> {
     Err("truncated histogram count".into())
 }
 
+/// Inflates with one decompressor per thread, reset between histograms:
+/// an interval log holds tens of thousands of small payloads, and a fresh
+/// inflater (its 32 KB window) per payload was most of the cost.
 fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Read as _;
-    let mut out = Vec::new();
-    flate2::read::ZlibDecoder::new(data)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("histogram cannot be inflated: {e}"))?;
-    Ok(out)
+    use flate2::{Decompress, FlushDecompress, Status};
+    thread_local! {
+        static INFLATER: std::cell::RefCell<Decompress> = std::cell::RefCell::new(Decompress::new(true));
+    }
+    INFLATER.with(|cell| {
+        let mut d = cell.borrow_mut();
+        d.reset(true);
+        let mut out = Vec::with_capacity(data.len() * 4 + 64);
+        loop {
+            let consumed = d.total_in() as usize;
+            let status = d
+                .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Finish)
+                .map_err(|e| format!("histogram cannot be inflated: {e}"))?;
+            match status {
+                Status::StreamEnd => return Ok(out),
+                _ if out.len() == out.capacity() => out.reserve(out.capacity().max(64)),
+                _ if d.total_in() as usize >= data.len() => {
+                    return Err("histogram cannot be inflated: truncated stream".into());
+                }
+                _ => {}
+            }
+        }
+    })
 }
 
 #[cfg(test)]

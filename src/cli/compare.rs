@@ -24,8 +24,27 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
     }
     let tolerances = super::gate::tolerances(&[], &a.regress, None)?;
     let mut store: Option<Store> = None;
-    let base = resolve(&a.base, a.history.as_deref(), &mut store).await?;
-    let current = resolve(&a.current, a.history.as_deref(), &mut store).await?;
+    // Report directories are read side by side: an hour-long interval log
+    // takes a second or two to read.
+    let (base, current) = match (is_id(&a.base), is_id(&a.current)) {
+        (false, false) => {
+            let (b, c) = (a.base.clone(), a.current.clone());
+            let read = |p: String| {
+                tokio::task::spawn_blocking(move || {
+                    history::files::read_run(std::path::Path::new(p.trim()))
+                })
+            };
+            let (rb, rc) = tokio::join!(read(b), read(c));
+            (
+                rb.map_err(Error::internal)?.map_err(Error::Usage)?,
+                rc.map_err(Error::internal)?.map_err(Error::Usage)?,
+            )
+        }
+        _ => (
+            resolve(&a.base, a.history.as_deref(), &mut store).await?,
+            resolve(&a.current, a.history.as_deref(), &mut store).await?,
+        ),
+    };
     if let Some(s) = &store {
         s.close().await;
     }
@@ -94,7 +113,7 @@ async fn resolve(
     store: &mut Option<Store>,
 ) -> Result<LoadRecord, Error> {
     let t = arg.trim();
-    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && !std::path::Path::new(t).exists() {
+    if is_id(t) {
         let id: i64 = t
             .parse()
             .map_err(|_| Error::usage(format!("{t}: not a run id")))?;
@@ -111,6 +130,12 @@ async fn resolve(
         return s.load_run(id).await.map_err(history_error);
     }
     history::files::read_run(std::path::Path::new(t)).map_err(Error::Usage)
+}
+
+/// All digits, and no file of that name: a run id.
+fn is_id(arg: &str) -> bool {
+    let t = arg.trim();
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) && !std::path::Path::new(t).exists()
 }
 
 fn describe(arg: &str, r: &LoadRecord) -> String {
