@@ -126,7 +126,17 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
         json!({"route": "/api/health", "fixedMs": 30}),
     )
     .await;
-    let (o, summary) = load(&b.url(), &sc, &history, &run_dir(4), "8", &[]).await;
+    let (bmf, md) = (dir.path().join("bmf.json"), dir.path().join("gate.md"));
+    let (bmf_s, md_s) = (s(&bmf), s(&md));
+    let (o, summary) = load(
+        &b.url(),
+        &sc,
+        &history,
+        &run_dir(4),
+        "8",
+        &["--bmf", &bmf_s, "--markdown", &md_s],
+    )
+    .await;
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     validate_summary(&summary);
     assert_eq!(summary["slo"]["passed"], true);
@@ -149,6 +159,24 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     }
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("REGRESSED"), "{stdout}");
+    // Bencher Metric Format: the current value inside its interval bounds.
+    let bmf: Value = serde_json::from_slice(&std::fs::read(&bmf).unwrap()).unwrap();
+    let p95 = &bmf["health"]["latency-p95-ms"];
+    let (lo, v, hi) = (
+        p95["lower_value"].as_f64().unwrap(),
+        p95["value"].as_f64().unwrap(),
+        p95["upper_value"].as_f64().unwrap(),
+    );
+    assert!(lo <= v && v <= hi && lo > 20.0, "{bmf:#}");
+    assert!(
+        bmf["list projects"]["error-rate"]["value"].is_number(),
+        "{bmf:#}"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        md.contains("| health | p95 |") && md.contains("**REGRESSED**"),
+        "{md}"
+    );
     let xml = junit_valid(&run_dir(4).join("junit.xml"));
     assert!(xml.contains("testcase name=\"health p95\""), "{xml}");
     assert!(xml.contains("type=\"regressed\""), "{xml}");
@@ -187,6 +215,14 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
             })
             .collect()
     };
+    // --regress-warn: reported, not failed.
+    let o = postdeploy(&["compare", "3", "4", "--history", &history, "--regress-warn"]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("--regress-warn: not failing"),
+        "{}",
+        text(&o)
+    );
     let (va, vf) = (verdicts(&a), verdicts(&f));
     assert!(!va.is_empty());
     assert_eq!(va, vf, "stored and file comparisons differ");

@@ -467,7 +467,9 @@ mod tests {
             for _ in 0..60 {
                 let mut h = new_histogram();
                 for _ in 0..100 {
-                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let jitter = 0.8 + 0.4 * ((x >> 11) as f64 / (1u64 << 53) as f64);
                     h.record((ms * 1000.0 * jitter) as u64).unwrap();
                 }
@@ -534,7 +536,13 @@ mod tests {
             run(2, &[("a", 10.0), ("b", 10.0), ("c", 10.0)]),
         ];
         let cur = run(3, &[("a", 13.0), ("b", 10.0), ("c", 10.0), ("new", 1.0)]);
-        let r = judge(&base, &cur, &Tolerances::default(), &Bootstrap::default(), "t".into());
+        let r = judge(
+            &base,
+            &cur,
+            &Tolerances::default(),
+            &Bootstrap::default(),
+            "t".into(),
+        );
         assert!(r.regressed);
         for m in [RMetric::P50, RMetric::P95, RMetric::P99] {
             assert_eq!(change(&r, "a", m), Change::Regressed, "{m}");
@@ -551,9 +559,20 @@ mod tests {
         let names = [("a", 10.0), ("b", 10.0), ("c", 10.0)];
         let base = [run(1, &names)];
         let cur = run(2, &[("a", 15.0), ("b", 15.0), ("c", 15.0)]);
-        let r = judge(&base, &cur, &Tolerances::default(), &Bootstrap::default(), "t".into());
+        let r = judge(
+            &base,
+            &cur,
+            &Tolerances::default(),
+            &Bootstrap::default(),
+            "t".into(),
+        );
         assert!(r.regressed);
-        assert!(r.note.as_deref().unwrap().contains("3 of 3 request names regressed together"));
+        assert!(
+            r.note
+                .as_deref()
+                .unwrap()
+                .contains("3 of 3 request names regressed together")
+        );
     }
 
     #[test]
