@@ -113,6 +113,7 @@ bad_scenarios! {
     command_exit_code_out_of_range => "command-exit-code-out-of-range",
     command_shell_string => "command-shell-string",
     command_request_expectations => "command-request-expectations",
+    bad_regress_tolerance => "bad-regress-tolerance",
 }
 
 /// Files with several defects: every one is reported (the snapshots show

@@ -136,6 +136,30 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        // Regression tolerances: checked here so a typo is a positioned
+        // error before anything is sent, not a fallback to the defaults.
+        use crate::verdict::regress::tolerance::{RMetric, parse_tolerance};
+        let regress_at = self.top_level("regress");
+        for (name, metrics) in &sc.regress {
+            let name_at =
+                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
+                    .ok()
+                    .and_then(|re| self.src.find_from(regress_at.0, regress_at.1, &re))
+                    .unwrap_or(regress_at);
+            for (metric, tol) in metrics {
+                let problem = match RMetric::parse(metric) {
+                    None => Some(format!(
+                        "regress `{name}`: unknown metric `{metric}` (expected p50, p95, p99, error_rate or rate)"
+                    )),
+                    Some(m) => parse_tolerance(m, tol)
+                        .err()
+                        .map(|e| format!("regress `{name}`: `{metric}`: {e}")),
+                };
+                if let Some(msg) = problem {
+                    self.err_near_pos(name_at, &field_at(metric), msg);
+                }
+            }
+        }
     }
 
     /// Validates the scenario; `cli_vars` are the `--var` names.
