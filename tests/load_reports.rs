@@ -25,6 +25,7 @@ const LIST: &str = "list projects";
 
 fn settings() -> Settings {
     Settings {
+        regress: Default::default(),
         target: "http://127.0.0.1:1".into(),
         target_local: false,
         model: Model::Closed,

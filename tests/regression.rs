@@ -25,11 +25,15 @@ steps:
   - name: list projects
     request: { method: GET, path: /api/projects }
     expect: { status: 200 }
+# Absolute floors beside the relative defaults: sub-millisecond routes on
+# a shared two-core machine move by a millisecond between runs, which is
+# no regression anyone would act on; +30 ms is.
+regress:
+  "*": { p50: "+10%,+2ms", p95: "+10%,+3ms", p99: "+20%,+5ms" }
 "#;
 
-/// Absolute floors beside the relative defaults: sub-millisecond routes on
-/// a shared two-core machine move by a millisecond between runs, which is
-/// no regression anyone would act on; +30 ms is.
+/// The same floors on the command line: they win over the scenario's in
+/// `load`, while `compare` (no flags) must fall back to the scenario's own.
 const TOLERANCES: [&str; 6] = [
     "--regress",
     "p50:+10%,+2ms",
@@ -210,7 +214,9 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
                     r["change"],
                     r["delta"],
                     r["baseline"],
-                    r["current"]
+                    r["current"],
+                    r["tolerance_spec"],
+                    r["tolerance_origin"]
                 ])
             })
             .collect()
@@ -226,6 +232,13 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
     let (va, vf) = (verdicts(&a), verdicts(&f));
     assert!(!va.is_empty());
     assert_eq!(va, vf, "stored and file comparisons differ");
+    // Both judged by the tolerances the run's own scenario declared.
+    assert!(
+        va.iter()
+            .all(|v| v[7] == "scenario" || v[1] == "error_rate"),
+        "{va:#?}"
+    );
+    assert!(va.iter().any(|v| v[6] == "+10%,+3ms"), "{va:#?}");
 
     // An explicit baseline made differently is refused before anything
     // is sent, naming the difference.

@@ -22,7 +22,8 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
     {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
-    let tolerances = super::gate::tolerances(&[], &a.regress, None)?;
+    // Checked before anything is read.
+    super::gate::tolerances(&[], &a.regress, None)?;
     let mut store: Option<Store> = None;
     // Report directories are read side by side: an hour-long interval log
     // takes a second or two to read.
@@ -54,6 +55,13 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
         &a.base,
         a.force_compare,
     )?;
+    // The current run's own scenario tolerances, as its gate used them;
+    // `--regress` overrides.
+    let mut tolerances = crate::verdict::regress::tolerance::Tolerances::default();
+    tolerances
+        .add_scenario("the current run's scenarios", &current.regress)
+        .map_err(Error::Usage)?;
+    tolerances.add_cli(&a.regress).map_err(Error::Usage)?;
     let mut r = gate::judge(
         std::slice::from_ref(&base),
         &current,

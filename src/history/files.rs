@@ -184,5 +184,6 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
         block_secs: bs,
         names,
         slos,
+        regress: serde_json::from_value(run["regress"].clone()).unwrap_or_default(),
     })
 }

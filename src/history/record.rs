@@ -101,6 +101,8 @@ pub struct LoadRecord {
     pub names: BTreeMap<String, NameRecord>,
     /// The objectives the run was judged against, for trend lines.
     pub slos: Vec<SloLine>,
+    /// Its scenarios' `regress:` tolerances (see `Settings::regress`).
+    pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A latency objective as the trend page draws it.
@@ -312,6 +314,7 @@ impl LoadRecord {
             block_secs: bs,
             names,
             slos: slo_lines(&verdict.slo_results),
+            regress: settings.regress.clone(),
         };
         rec.meta.redact();
         rec.fingerprint.scope = crate::secrets::redact(&rec.fingerprint.scope).into_owned();

@@ -197,6 +197,8 @@ pub struct StoredMeta {
     pub block_secs: u32,
     #[serde(default)]
     pub slos: Vec<SloLine>,
+    #[serde(default)]
+    pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Per request name of a run, for the trend page.
@@ -312,6 +314,7 @@ impl Store {
             elapsed_s: r.elapsed_s,
             block_secs: r.block_secs,
             slos: r.slos.clone(),
+            regress: r.regress.clone(),
         };
         let meta = serde_json::to_string(&doc).map_err(|e| self.classify(e.to_string()))?;
         let rows: Vec<(String, NameRecord)> = r
@@ -378,6 +381,7 @@ impl Store {
             elapsed_s: (r.meta.ended_at - r.meta.started_at).num_milliseconds() as f64 / 1000.0,
             block_secs: 0,
             slos: Vec::new(),
+            regress: BTreeMap::new(),
         };
         let meta = serde_json::to_string(&doc).map_err(|e| self.classify(e.to_string()))?;
         let fp = &r.fingerprint;
@@ -589,6 +593,7 @@ impl Store {
             block_secs: doc.block_secs.max(1),
             names,
             slos: doc.slos,
+            regress: doc.regress,
         })
     }
 

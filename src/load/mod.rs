@@ -174,6 +174,15 @@ impl LoadOptions {
                     weight: l.scenario.weight,
                 })
                 .collect(),
+            regress: {
+                let mut m: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+                for l in scenarios {
+                    for (scope, metrics) in &l.scenario.regress {
+                        m.entry(scope.clone()).or_default().extend(metrics.clone());
+                    }
+                }
+                m
+            },
         }
     }
 }

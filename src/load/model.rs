@@ -86,6 +86,10 @@ pub struct Settings {
     pub rate: Option<f64>,
     pub max_requests: Option<u64>,
     pub scenarios: Vec<ScenarioInfo>,
+    /// The scenarios' `regress:` tolerances, merged (request name or `*`
+    /// → metric → tolerance); recorded so `compare` judges a stored run
+    /// by the tolerances its own scenarios declared.
+    pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Everything measured for one request name (a step name).

@@ -177,6 +177,7 @@ pub fn summary_json(
             "ramp_s": settings.ramp.as_secs_f64(),
             "duration_s": settings.duration.as_secs_f64(),
             "max_requests": settings.max_requests,
+            "regress": settings.regress,
             "scenarios": settings.scenarios.iter().map(|s| json!({
                 "name": s.name, "file": s.file, "sha256": s.sha256, "weight": s.weight,
             })).collect::<Vec<_>>(),

@@ -516,6 +516,7 @@ mod tests {
             block_secs: 1,
             names: rec,
             slos: vec![],
+            regress: BTreeMap::new(),
         }
     }
 
