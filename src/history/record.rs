@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::serialization::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
@@ -351,12 +351,11 @@ fn blocks_of(name: &str, intervals: &[Interval], bs: u32, n: usize) -> Vec<Spars
     blocks
 }
 
-/// Base64 of HdrHistogram's V2-DEFLATE form, as summary.json carries it.
+/// Base64 of HdrHistogram's V2-DEFLATE form: summary.json's own encoding,
+/// so a stored histogram and a reported one are the same bytes.
 pub fn encode(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
     // Only counts beyond i64 fail, which no run reaches.
-    let _ = V2DeflateSerializer::new().serialize(h, &mut buf);
-    base64::engine::general_purpose::STANDARD.encode(buf)
+    crate::report::load::summary::encode_histogram(h).unwrap_or_default()
 }
 
 pub fn decode(b64: &str) -> Result<Histogram<u64>, String> {
