@@ -51,6 +51,14 @@ fn options(target: &str) -> LoadOptions {
 }
 
 async fn run(loaded: &[ScenarioFile], opts: &LoadOptions) -> Measurements {
+    run_logged(loaded, opts, &mut postdeploy::load::model::NoIntervalLog).await
+}
+
+async fn run_logged(
+    loaded: &[ScenarioFile],
+    opts: &LoadOptions,
+    log: &mut dyn postdeploy::load::model::IntervalLog,
+) -> Measurements {
     let refs: Vec<&ScenarioFile> = loaded.iter().collect();
     let _turn = if opts.rate.is_none() {
         Some(CLOSED.lock().await)
@@ -63,6 +71,7 @@ async fn run(loaded: &[ScenarioFile], opts: &LoadOptions) -> Measurements {
         std::future::pending(),
         std::future::pending(),
         &mut postdeploy::event::Quiet,
+        log,
     )
     .await
     .expect("load run")
@@ -118,10 +127,66 @@ async fn closed_model_counts_agree_exactly_with_the_server() {
     let per_interval: u64 = m
         .intervals
         .iter()
-        .flat_map(|i| i.per_name.values())
+        .flat_map(|i| i.per_name.iter())
         .map(|s| s.count)
         .sum();
     assert_eq!(per_interval, n);
+    assert_eq!(m.intervals.iter().map(|i| i.all.count).sum::<u64>(), n);
+    b.stop().await;
+}
+
+/// Memory stays flat over any duration: each second's histograms leave for
+/// the interval log when the second closes (on disk before the run ends),
+/// and what stays in memory per second is a few scalars per request name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interval_histograms_are_streamed_out_not_kept() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use postdeploy::load::model::{Interval, IntervalPoint};
+    use postdeploy::report::load::hlog::HlogStream;
+
+    let b = sqlite_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latency.hlog");
+    let mut o = options(&b.url());
+    o.duration = Duration::from_secs(4);
+    let loaded = scenarios("health.yaml");
+    let mut log = HlogStream::create(&path).unwrap();
+    let watcher = {
+        let path = path.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2600)).await;
+            std::fs::read_to_string(&path).unwrap_or_default()
+        })
+    };
+    let m = run_logged(&loaded, &o, &mut log).await;
+    drop(log);
+    let mid_run = watcher.await.unwrap();
+    let seconds_on_disk = mid_run.lines().filter(|l| l.starts_with("Tag=")).count();
+    assert!(
+        seconds_on_disk >= 2,
+        "2.6 s into a 4 s run the log held {seconds_on_disk} tagged seconds:\n{mid_run}"
+    );
+    // What stays per second: a fixed-size record per request name.
+    assert!(m.interval_log_error.is_none(), "{:?}", m.interval_log_error);
+    for iv in &m.intervals {
+        assert_eq!(iv.per_name.len(), m.names.len());
+        let bytes = std::mem::size_of::<Interval>()
+            + iv.per_name.len() * std::mem::size_of::<IntervalPoint>();
+        assert!(bytes < 256, "{bytes} bytes kept for one second");
+    }
+    // The log holds every recorded latency, exactly.
+    let text = std::fs::read(&path).unwrap();
+    let mut logged = 0u64;
+    for e in IntervalLogIterator::new(&text) {
+        if let LogEntry::Interval(iv) = e.expect("log parses")
+            && iv.tag().is_some()
+        {
+            logged += support::decode_histogram(iv.encoded_histogram()).len();
+        }
+    }
+    let recorded: u64 = m.requests.values().map(|r| r.histogram.len()).sum();
+    assert!(recorded > 50, "{recorded}");
+    assert_eq!(logged, recorded);
     b.stop().await;
 }
 

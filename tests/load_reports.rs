@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use postdeploy::load::model::{
-    FailureReason, Interval, IntervalStats, Measurements, Model, RequestStats, ScenarioInfo,
-    ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
+    FailureReason, IntervalHistograms, IntervalStats, Measurements, Model, RequestStats,
+    ScenarioInfo, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
 use postdeploy::report::load::{self, Provenance, hgrm, hlog, html, summary};
 use postdeploy::scenario::model::Slo;
@@ -47,10 +47,15 @@ fn settings() -> Settings {
 /// digits) plus 3 timeouts and 2 bad statuses; "list projects": 100 × 300 µs.
 /// Spread over three one-second intervals.
 fn measurements() -> Measurements {
+    fixture().0
+}
+
+/// The measurements and the per-second histograms their run streamed.
+fn fixture() -> (Measurements, Vec<IntervalHistograms>) {
     let mut health = new_histogram();
     let mut list = new_histogram();
-    let mut intervals: Vec<Interval> = (0..3)
-        .map(|i| Interval {
+    let mut intervals: Vec<IntervalHistograms> = (0..3)
+        .map(|i| IntervalHistograms {
             start: Duration::from_secs(i),
             length: Duration::from_secs(1),
             users: 4,
@@ -129,14 +134,19 @@ fn measurements() -> Measurements {
     let started_at = chrono::DateTime::parse_from_rfc3339("2026-11-28T01:00:00Z")
         .unwrap()
         .to_utc();
-    Measurements {
+    let m = Measurements {
         started_at,
         ended_at: started_at + chrono::Duration::seconds(3),
         elapsed: Duration::from_secs(3),
         stopped_by: StopReason::Duration,
         teardown_abandoned: false,
+        names: requests.keys().cloned().collect(),
+        intervals: intervals
+            .iter()
+            .map(|iv| iv.scalars(&requests.keys().cloned().collect::<Vec<_>>()))
+            .collect(),
+        interval_log_error: None,
         requests,
-        intervals,
         server: Some(ServerCheck {
             routes: vec![
                 ServerRoute {
@@ -160,7 +170,21 @@ fn measurements() -> Measurements {
                 "client sent 1103 requests, the server counted 1100 (0.3% apart)".into(),
             ],
         }),
+    };
+    (m, intervals)
+}
+
+/// The interval log the fixture's run would have streamed.
+fn streamed_log() -> (Measurements, Vec<u8>) {
+    use postdeploy::load::model::IntervalLog as _;
+    let (m, intervals) = fixture();
+    let mut log = hlog::HlogStream::new(Vec::new());
+    log.begin(m.started_at, &m.names).unwrap();
+    for iv in &intervals {
+        log.write(iv).unwrap();
     }
+    log.finish().unwrap();
+    (m, log.into_inner())
 }
 
 /// Whole-run objectives that hold, one per name that breaks (health p95,
@@ -297,8 +321,7 @@ fn empty_request_has_null_latencies_and_still_validates() {
 
 #[test]
 fn interval_log_reads_back_per_tag() {
-    let m = measurements();
-    let log = hlog::interval_log(&m).unwrap();
+    let (m, log) = streamed_log();
     let text = String::from_utf8(log.clone()).unwrap();
     assert!(
         text.contains("#[StartTime: 1795827600.000 (seconds since epoch)]"),
@@ -377,7 +400,8 @@ fn hgrm_is_javas_percentile_distribution() {
 #[test]
 fn junit_validates_and_names_breaches() {
     let dir = tempfile::tempdir().unwrap();
-    let m = measurements();
+    let (m, log) = streamed_log();
+    std::fs::write(dir.path().join("latency.hlog"), log).unwrap();
     let outcome = judge_load(&m, &slos());
     let files = load::write_all(
         dir.path(),
@@ -528,6 +552,12 @@ fn html_is_self_contained_with_charts() {
     // (scripts/screenshot-report dir/report.html) or feed to other tools.
     if let Ok(dir) = std::env::var("POSTDEPLOY_REPORT_DIR") {
         let v = judge_load(&m, &slos());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join("latency.hlog"),
+            streamed_log().1,
+        )
+        .unwrap();
         load::write_all(
             std::path::Path::new(&dir),
             &settings(),

@@ -92,24 +92,39 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
             "scenario `{name}` is left out: its command steps run in `verify` only"
         ));
     }
+    // Streamed as the run goes: memory stays flat over any duration.
+    let hlog_path = out_dir.join(report::load::HLOG_FILE);
+    let mut hlog = report::load::hlog::HlogStream::create(&hlog_path).map_err(|e| {
+        Error::usage(format!(
+            "--out: cannot create {}: {e}; nothing was sent",
+            hlog_path.display()
+        ))
+    })?;
     let measured = crate::load::run(
         &selected,
         &opts,
         crate::signals::stop_requested(),
         crate::signals::abandon(opts.teardown_timeout),
         &mut console,
+        &mut hlog,
     )
     .await;
+    drop(hlog);
     let stopped = target.shutdown().await;
     let measurements = measured.map_err(load_error)?;
     let verdict = crate::verdict::judge_load(&measurements, &slos);
     let settings = opts.settings(&selected);
+    let (blocks, unread) = crate::history::record::blocks_from_hlog(&hlog_path, &measurements);
+    if let Some(e) = unread {
+        console.warning(&format!("regression gate: {e}"));
+    }
     let mut record = crate::history::LoadRecord::from_run(
         &settings,
         &measurements,
         &verdict,
         &setup.provenance,
         env,
+        blocks,
     );
     let verdict = match gate.judge(&record).await {
         Ok(Some(r)) => verdict.with_regression(r),

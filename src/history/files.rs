@@ -39,18 +39,64 @@ pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
         .as_str()
         .unwrap_or(crate::report::load::HLOG_FILE);
     let hlog_path = summary.parent().unwrap_or(Path::new(".")).join(hlog_name);
-    let hlog = std::fs::read(&hlog_path).map_err(|e| {
+    let hlog = std::fs::File::open(&hlog_path).map_err(|e| {
         format!(
             "cannot read {} (the interval log the comparison needs beside {}): {e}",
             hlog_path.display(),
             summary.display()
         )
     })?;
-    from_documents(&doc, &hlog).map_err(|e| format!("{}: {e}", summary.display()))
+    from_documents(&doc, std::io::BufReader::new(hlog))
+        .map_err(|e| format!("{}: {e}", summary.display()))
+}
+
+/// The interval log's per-name histograms added into `n` blocks of `bs`
+/// seconds. `by_tag` maps the log's tags to request names; other tags
+/// (and the untagged all-names lines) are skipped. Read a line at a time:
+/// the log of a long run is far larger than the blocks made from it.
+pub fn blocks_from_log(
+    mut log: impl std::io::BufRead,
+    by_tag: &BTreeMap<String, String>,
+    bs: u32,
+    n: usize,
+) -> Result<BTreeMap<String, Vec<crate::histogram::Sparse>>, String> {
+    let mut blocks: BTreeMap<String, Vec<crate::histogram::Sparse>> = by_tag
+        .values()
+        .map(|name| (name.clone(), vec![crate::histogram::Sparse::default(); n]))
+        .collect();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = log
+            .read_until(b'\n', &mut line)
+            .map_err(|e| format!("interval log: {e}"))?;
+        if read == 0 {
+            break;
+        }
+        if !line.starts_with(b"Tag=") {
+            continue;
+        }
+        for entry in IntervalLogIterator::new(&line) {
+            let entry = entry.map_err(|e| format!("interval log: {e:?}"))?;
+            let LogEntry::Interval(iv) = entry else {
+                continue;
+            };
+            let Some(tag) = iv.tag() else { continue };
+            let Some(name) = by_tag.get(tag.as_str()) else {
+                continue;
+            };
+            let h = super::record::decode_sparse(iv.encoded_histogram())
+                .map_err(|e| format!("interval log: {e}"))?;
+            if let Some(b) = blocks.get_mut(name) {
+                add_to_blocks(b, bs, iv.start_timestamp(), &h);
+            }
+        }
+    }
+    Ok(blocks)
 }
 
 /// A record from the two documents' contents.
-pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
+pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRecord, String> {
     let format = doc["format"].as_str().unwrap_or("");
     if !FORMATS.contains(&format) {
         return Err(format!(
@@ -146,19 +192,9 @@ pub fn from_documents(doc: &Value, hlog: &[u8]) -> Result<LoadRecord, String> {
             },
         );
     }
-    for entry in IntervalLogIterator::new(hlog) {
-        let entry = entry.map_err(|e| format!("interval log: {e:?}"))?;
-        let LogEntry::Interval(iv) = entry else {
-            continue;
-        };
-        let Some(tag) = iv.tag() else { continue };
-        let Some(name) = by_tag.get(tag.as_str()) else {
-            continue;
-        };
-        let h = super::record::decode_sparse(iv.encoded_histogram())
-            .map_err(|e| format!("interval log: {e}"))?;
-        if let Some(rec) = names.get_mut(name) {
-            add_to_blocks(&mut rec.blocks, bs, iv.start_timestamp(), &h);
+    for (name, b) in blocks_from_log(hlog, &by_tag, bs, n)? {
+        if let Some(rec) = names.get_mut(&name) {
+            rec.blocks = b;
         }
     }
     let slos = doc["slo"]["results"]

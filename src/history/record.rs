@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
 use crate::histogram::Sparse;
-use crate::load::model::{Interval, Measurements, Settings, new_histogram};
+use crate::load::model::{Measurements, Settings, new_histogram};
 use crate::verdict::LoadVerdict;
 
 /// Interval histograms are coarsened to at most this many blocks per run:
@@ -275,6 +275,7 @@ impl LoadRecord {
         verdict: &LoadVerdict,
         provenance: &crate::provenance::Provenance,
         env: Option<&str>,
+        mut blocks: BTreeMap<String, Vec<Sparse>>,
     ) -> LoadRecord {
         let elapsed_s = m.elapsed.as_secs_f64();
         let bs = block_secs(elapsed_s);
@@ -288,7 +289,10 @@ impl LoadRecord {
                     failed: r.error_count(),
                     errors: r.errors.clone(),
                     histogram: r.histogram.clone(),
-                    blocks: blocks_of(name, &m.intervals, bs, n),
+                    blocks: blocks
+                        .remove(name)
+                        .filter(|b| b.len() == n)
+                        .unwrap_or_else(|| vec![Sparse::default(); n]),
                 },
             );
         }
@@ -336,19 +340,29 @@ pub fn slo_lines(results: &[crate::verdict::SloResult]) -> Vec<SloLine> {
         .collect()
 }
 
-fn blocks_of(name: &str, intervals: &[Interval], bs: u32, n: usize) -> Vec<Sparse> {
-    let mut blocks: Vec<Sparse> = vec![Sparse::default(); n];
-    for iv in intervals {
-        if let Some(s) = iv.per_name.get(name) {
-            add_to_blocks(
-                &mut blocks,
-                bs,
-                iv.start,
-                &Sparse::from_histogram(&s.histogram),
-            );
-        }
+/// The blocks of a run just made, read back from the interval log it
+/// streamed (`path`): the histograms were never all in memory at once, and
+/// are not now either. A missing or unreadable log gives empty blocks (the
+/// gate then finds too few samples and says so) and the reason.
+pub fn blocks_from_hlog(
+    path: &std::path::Path,
+    m: &Measurements,
+) -> (BTreeMap<String, Vec<Sparse>>, Option<String>) {
+    let elapsed_s = m.elapsed.as_secs_f64();
+    let bs = block_secs(elapsed_s);
+    let n = block_count(elapsed_s, bs);
+    let stems = crate::report::load::Names::new(m.requests.keys());
+    let by_tag: BTreeMap<String, String> = stems
+        .pairs()
+        .map(|(name, stem)| (stem.to_string(), name.to_string()))
+        .collect();
+    let read = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|f| super::files::blocks_from_log(std::io::BufReader::new(f), &by_tag, bs, n));
+    match read {
+        Ok(b) => (b, None),
+        Err(e) => (BTreeMap::new(), Some(e)),
     }
-    blocks
 }
 
 /// Base64 of HdrHistogram's V2-DEFLATE form: summary.json's own encoding,

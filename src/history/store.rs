@@ -255,17 +255,23 @@ impl Store {
                 // SQLite's migrator takes no lock: two processes creating
                 // the same new file race. The loser finds the tables made
                 // and, on retry, nothing left to apply.
-                let mut last = Ok(());
-                for attempt in 0..5u64 {
-                    last = sqlx::migrate!("./migrations/history/sqlite").run(p).await;
-                    match &last {
-                        Ok(()) | Err(MigrateError::VersionMissing(_)) => break,
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await
+                let started = std::time::Instant::now();
+                let mut attempt = 0u64;
+                loop {
+                    attempt += 1;
+                    let r = sqlx::migrate!("./migrations/history/sqlite").run(p).await;
+                    let retry = match &r {
+                        Ok(()) | Err(MigrateError::VersionMissing(_)) => false,
+                        Err(MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _)) => {
+                            is_busy(e) || attempt < 5
                         }
+                        Err(_) => attempt < 5,
+                    };
+                    if !retry || started.elapsed() >= BUSY_TIMEOUT {
+                        break r;
                     }
+                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
                 }
-                last
             }
             Engine::Postgres(p) => {
                 let mut m = sqlx::migrate!("./migrations/history/postgres");
@@ -781,26 +787,51 @@ async fn open_sqlite(path: &Path, location: &str) -> Result<SqlitePool, HistoryE
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(BUSY_TIMEOUT)
-        .connect_with(opts)
-        .await
-        .map_err(|e| {
-            let detail = e.to_string();
-            if is_corruption(&detail) {
-                HistoryError::Corrupt {
-                    location: location.into(),
-                    detail,
-                }
-            } else {
-                HistoryError::Unavailable {
-                    location: location.into(),
-                    detail,
-                }
+    // Switching a new file to WAL upgrades a shared lock to an exclusive
+    // one; when another process holds a shared lock at that moment SQLite
+    // answers SQLITE_BUSY at once instead of calling the busy handler (it
+    // would deadlock otherwise), so two runs creating one store retry here.
+    let started = std::time::Instant::now();
+    let connected = loop {
+        let r = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(opts.clone())
+            .await;
+        match r {
+            Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(Duration::from_millis(
+                    20 + (started.elapsed().as_millis() % 97) as u64,
+                ))
+                .await;
             }
-        })?;
+            r => break r,
+        }
+    };
+    let pool = connected.map_err(|e| {
+        let detail = e.to_string();
+        if is_corruption(&detail) {
+            HistoryError::Corrupt {
+                location: location.into(),
+                detail,
+            }
+        } else {
+            HistoryError::Unavailable {
+                location: location.into(),
+                detail,
+            }
+        }
+    })?;
     Ok(pool)
+}
+
+fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            matches!(d.code().as_deref(), Some("5") | Some("6") | Some("517"))
+        }
+        other => other.to_string().contains("database is locked"),
+    }
 }
 
 fn is_corruption(detail: &str) -> bool {

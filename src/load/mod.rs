@@ -6,7 +6,10 @@
 //! from their intended send times (see [`open`]). Both run iterations
 //! through [`exec`] with one shared HTTP client ([`client`]) and record into
 //! per-thread shards ([`recorder`]) that this module's monitor loop merges
-//! once a second into [`model::Interval`]s and progress events.
+//! once a second: the second's histograms go straight to the
+//! [`model::IntervalLog`] (the report's `latency.hlog`), and only their
+//! scalars ([`model::Interval`]) stay in memory, so a run of hours takes no
+//! more memory than a run of a minute, bar a few bytes a second.
 //!
 //! A run is bounded by `duration` (ramp included) and optionally by
 //! `max_requests`; a signal (`interrupt`: SIGINT or SIGTERM) stops it
@@ -39,7 +42,7 @@ use crate::prepare::RequestDefaults;
 use crate::scenario::ScenarioFile;
 
 use crate::signals::Signal;
-use model::{Measurements, Model, ScenarioInfo, Settings, StopReason};
+use model::{IntervalLog, Measurements, Model, ScenarioInfo, Settings, StopReason};
 
 /// Default cap on iterations in flight in the open model. Each one in
 /// flight holds a connection: a server that stalls would otherwise make the
@@ -198,16 +201,25 @@ pub fn request_names(scenarios: &[&ScenarioFile]) -> std::collections::BTreeSet<
 }
 
 /// Runs the load test until the duration, `max_requests` or `interrupt`
-/// ends it; emits a progress event once a second.
+/// ends it; emits a progress event once a second and streams each second's
+/// histograms to `log`.
 pub async fn run(
     scenarios: &[&ScenarioFile],
     opts: &LoadOptions,
     interrupt: impl Future<Output = Signal>,
     abandon: impl Future<Output = ()>,
     sink: &mut dyn Sink,
+    log: &mut dyn IntervalLog,
 ) -> Result<Measurements, LoadError> {
     opts.validate(scenarios)?;
     let plan = plan::compile(scenarios, &opts.vars, &opts.request);
+    let names: Vec<String> = plan
+        .names
+        .iter()
+        .map(|n| n.name.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let recorders = recorder::Recorders::new(plan.names.clone());
     let client =
         client::LoadClient::new(&opts.http).map_err(|e| LoadError::Internal(e.to_string()))?;
@@ -241,6 +253,10 @@ pub async fn run(
         opts.max_requests,
     ));
     let started_at = chrono::Utc::now();
+    let mut log_error = log
+        .begin(started_at, &names)
+        .err()
+        .map(|e| format!("the interval log could not be started: {e}"));
     let t0 = Instant::now();
     let deadline = t0
         .checked_add(opts.duration)
@@ -268,7 +284,10 @@ pub async fn run(
         t0,
         deadline,
         last: t0,
+        names: &names,
         intervals: Vec::new(),
+        log,
+        log_error: &mut log_error,
     };
     let mut next = t0 + Duration::from_secs(1);
     let result = loop {
@@ -298,6 +317,16 @@ pub async fn run(
     let ended = Instant::now();
     if ended > monitor.last || monitor.intervals.is_empty() {
         monitor.tick(ended, true, &shared, &recorders, sink);
+    }
+    let intervals = std::mem::take(&mut monitor.intervals);
+    if let Err(e) = monitor.log.finish()
+        && monitor.log_error.is_none()
+    {
+        *monitor.log_error = Some(format!("the interval log could not be finished: {e}"));
+    }
+    drop(monitor);
+    if let Some(e) = &log_error {
+        sink.event(&Event::LoadWarning { message: e });
     }
     let ended_at = chrono::Utc::now();
     result.map_err(|e| LoadError::Internal(e.to_string()))?;
@@ -353,20 +382,27 @@ pub async fn run(
         stopped_by: shared.stop.reason().unwrap_or(StopReason::Duration),
         teardown_abandoned: abandoned,
         requests,
-        intervals: monitor.intervals,
+        names,
+        intervals,
+        interval_log_error: log_error,
         server,
     })
 }
 
-/// Builds one interval per second and reports progress.
-struct Monitor {
+/// Builds one interval per second, streams its histograms to the log and
+/// keeps its scalars, and reports progress.
+struct Monitor<'a> {
     t0: Instant,
     deadline: Instant,
     last: Instant,
+    names: &'a [String],
     intervals: Vec<model::Interval>,
+    log: &'a mut dyn IntervalLog,
+    /// The first failure to write the log; later seconds are not written.
+    log_error: &'a mut Option<String>,
 }
 
-impl Monitor {
+impl Monitor<'_> {
     fn tick(
         &mut self,
         now: Instant,
@@ -397,6 +433,14 @@ impl Monitor {
             p95: Duration::from_micros(t.p95_us),
             finished,
         }));
-        self.intervals.push(t.interval);
+        if self.log_error.is_none()
+            && let Err(e) = self.log.write(&t.interval)
+        {
+            *self.log_error = Some(format!(
+                "the interval log stopped at {:.0} s: {e}",
+                t.interval.start.as_secs_f64()
+            ));
+        }
+        self.intervals.push(t.interval.scalars(self.names));
     }
 }

@@ -136,9 +136,13 @@ impl RequestStats {
     }
 }
 
-/// One second (or the last, partial second) of the run.
+/// One second (or the last, partial second) of the run as the collector
+/// took it, histograms included. It lives only until the monitor has
+/// streamed it to the [`IntervalLog`] and reduced it to an [`Interval`]:
+/// keeping these for the whole run is what made memory grow by ~1 MiB a
+/// second.
 #[derive(Debug, Clone)]
-pub struct Interval {
+pub struct IntervalHistograms {
     /// Offset of the interval's start from the run's start.
     pub start: Duration,
     pub length: Duration,
@@ -152,6 +156,109 @@ pub struct IntervalStats {
     pub histogram: Histogram<u64>,
     pub count: u64,
     pub errors: u64,
+}
+
+/// One second of the run as the charts draw it: scalars only, a few dozen
+/// bytes per request name, so hours of them stay small. The histograms
+/// themselves are in the interval log.
+#[derive(Debug, Clone)]
+pub struct Interval {
+    pub start: Duration,
+    pub length: Duration,
+    pub users: u32,
+    /// Every request name together.
+    pub all: IntervalPoint,
+    /// Per request name, aligned with [`Measurements::names`].
+    pub per_name: Box<[IntervalPoint]>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IntervalPoint {
+    pub count: u64,
+    pub errors: u64,
+    /// Latency percentiles and maximum in µs (0 without responses).
+    pub p50_us: u32,
+    pub p95_us: u32,
+    pub p99_us: u32,
+    pub max_us: u32,
+}
+
+impl IntervalPoint {
+    pub fn of(h: &Histogram<u64>, count: u64, errors: u64) -> IntervalPoint {
+        let q = |q: f64| {
+            if h.is_empty() {
+                0
+            } else {
+                u32::try_from(h.value_at_quantile(q)).unwrap_or(u32::MAX)
+            }
+        };
+        IntervalPoint {
+            count,
+            errors,
+            p50_us: q(0.50),
+            p95_us: q(0.95),
+            p99_us: q(0.99),
+            max_us: u32::try_from(h.max()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+impl IntervalHistograms {
+    /// The scalars of this second, per name in the order of `names`.
+    pub fn scalars(&self, names: &[String]) -> Interval {
+        let mut all = new_histogram();
+        let (mut count, mut errors) = (0, 0);
+        let per_name = names
+            .iter()
+            .map(|n| match self.per_name.get(n) {
+                Some(s) => {
+                    let _ = all.add(&s.histogram);
+                    count += s.count;
+                    errors += s.errors;
+                    IntervalPoint::of(&s.histogram, s.count, s.errors)
+                }
+                None => IntervalPoint::default(),
+            })
+            .collect();
+        Interval {
+            start: self.start,
+            length: self.length,
+            users: self.users,
+            all: IntervalPoint::of(&all, count, errors),
+            per_name,
+        }
+    }
+}
+
+/// Where each second's histograms go as the second closes: the report
+/// directory's `latency.hlog` (see `report::load::hlog::HlogStream`). The
+/// regression gate and `merge` read them back from there.
+pub trait IntervalLog {
+    /// Called once, as the attack starts, with every request name the run
+    /// can record.
+    fn begin(
+        &mut self,
+        started_at: chrono::DateTime<chrono::Utc>,
+        names: &[String],
+    ) -> std::io::Result<()>;
+    fn write(&mut self, interval: &IntervalHistograms) -> std::io::Result<()>;
+    /// Flushes what is buffered; called once after the last interval.
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// For callers that want no interval log (library users, tests).
+pub struct NoIntervalLog;
+
+impl IntervalLog for NoIntervalLog {
+    fn begin(&mut self, _: chrono::DateTime<chrono::Utc>, _: &[String]) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, _: &IntervalHistograms) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The server's own view, from its Prometheus metrics scraped before and
@@ -186,7 +293,12 @@ pub struct Measurements {
     /// created may still be on the target.
     pub teardown_abandoned: bool,
     pub requests: BTreeMap<String, RequestStats>,
+    /// Request names in the order of each [`Interval::per_name`].
+    pub names: Vec<String>,
     pub intervals: Vec<Interval>,
+    /// Writing the interval log failed (the run went on; the log is
+    /// incomplete from that second on).
+    pub interval_log_error: Option<String>,
     /// None when the target exposes no metrics (or they could not be read:
     /// see the warning inside).
     pub server: Option<ServerCheck>,

@@ -5,7 +5,7 @@
 //! Only that thread and, once a second, the collector ever lock a shard, so
 //! the mutex is uncontended. The collector swaps each shard's contents with
 //! a spare (O(1) under the lock) and merges outside it, which builds the
-//! per-second [`Interval`]s and the run totals.
+//! per-second [`IntervalHistograms`] and the run totals.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use super::model::{
-    FailureReason, Interval, IntervalStats, RequestStats, TOP_REASONS, new_histogram,
+    FailureReason, IntervalHistograms, IntervalStats, RequestStats, TOP_REASONS, new_histogram,
 };
 
 /// A histogram for one interval: same lowest value and precision as
@@ -128,7 +128,7 @@ struct Total {
 
 /// What the collector took for one interval, plus run-wide figures.
 pub struct Tick {
-    pub interval: Interval,
+    pub interval: IntervalHistograms,
     pub requests: u64,
     pub errors: u64,
     pub total_requests: u64,
@@ -257,7 +257,7 @@ impl Recorders {
             }
         }
         let mut tick = Tick {
-            interval: Interval {
+            interval: IntervalHistograms {
                 start,
                 length,
                 users,

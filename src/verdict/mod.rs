@@ -91,7 +91,9 @@ mod tests {
             stopped_by,
             teardown_abandoned: false,
             requests: Default::default(),
+            names: Vec::new(),
             intervals: Vec::new(),
+            interval_log_error: None,
             server: None,
         }
     }

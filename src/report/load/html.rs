@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use super::summary::Provenance;
-use crate::load::model::{Measurements, Model, Settings, new_histogram};
+use crate::load::model::{Measurements, Model, Settings};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
 
@@ -142,19 +142,13 @@ fn time_charts(m: &Measurements) -> anyhow::Result<[String; 3]> {
         let to = (iv.start + iv.length).as_secs_f64();
         x_max = x_max.max(to);
         let per_s = |n: u64| if len > 0.0 { n as f64 / len } else { 0.0 };
-        let mut h: Histogram<u64> = new_histogram();
-        let (mut count, mut errors) = (0, 0);
-        for s in iv.per_name.values() {
-            let _ = h.add(&s.histogram);
-            count += s.count;
-            errors += s.errors;
-        }
-        step(&mut rps, from, to, per_s(count));
-        step(&mut errs, from, to, per_s(errors));
-        if !h.is_empty() {
-            step(&mut p50, from, to, ms(h.value_at_quantile(0.50)));
-            step(&mut p95, from, to, ms(h.value_at_quantile(0.95)));
-            step(&mut p99, from, to, ms(h.value_at_quantile(0.99)));
+        let a = &iv.all;
+        step(&mut rps, from, to, per_s(a.count));
+        step(&mut errs, from, to, per_s(a.errors));
+        if a.max_us > 0 {
+            step(&mut p50, from, to, ms(u64::from(a.p50_us)));
+            step(&mut p95, from, to, ms(u64::from(a.p95_us)));
+            step(&mut p99, from, to, ms(u64::from(a.p99_us)));
         }
     }
     let range = (0.0, x_max);

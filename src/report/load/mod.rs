@@ -3,7 +3,8 @@
 //! - `summary.json`: the versioned machine-readable record
 //!   (`schemas/report.schema.json`), with every histogram embedded;
 //! - `latency.hlog`: HdrHistogram interval log, one histogram per second and
-//!   request name;
+//!   request name, streamed into the directory while the run goes
+//!   ([`hlog::HlogStream`]) rather than written here;
 //! - `<name>.hgrm` (and `all.hgrm`): percentile distributions for the
 //!   HdrHistogram plotter;
 //! - `junit.xml`: one test case per SLO and error budget;
@@ -58,6 +59,12 @@ pub fn write_all(
     let results = &verdict.slo_results;
     let names = Names::new(m.requests.keys());
     let mut files = Vec::new();
+    // The interval log was streamed into the directory during the run
+    // (`hlog::HlogStream`); it is listed, not written, here.
+    let hlog_path = out_dir.join(HLOG_FILE);
+    if hlog_path.is_file() {
+        files.push(hlog_path);
+    }
     let mut put_as = |name: &str, bytes: &[u8], redacted: bool| -> anyhow::Result<()> {
         let p = out_dir.join(name);
         if redacted {
@@ -72,8 +79,6 @@ pub fn write_all(
     let mut summary = summary::summary_json(settings, m, verdict, prov, ident);
     crate::secrets::global().redact_json(&mut summary, &["histogram"]);
     put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
-    // Tags are redacted stems (`Names`); the rest is numbers and base64.
-    put_as(HLOG_FILE, &hlog::interval_log(m)?, true)?;
     let mut put = |name: &str, bytes: &[u8]| put_as(name, bytes, false);
     let all = all_data(m);
     put(
