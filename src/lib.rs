@@ -14,6 +14,7 @@ pub mod histogram;
 pub mod history;
 pub mod http;
 pub mod load;
+pub mod merge;
 pub mod metrics;
 pub mod outcome;
 pub mod prepare;

@@ -47,6 +47,8 @@ fn options(target: &str) -> LoadOptions {
         http: HttpOptions::default(),
         teardown_timeout: Duration::from_secs(30),
         target_local: false,
+        start_at: None,
+        keep_scrapes: false,
     }
 }
 

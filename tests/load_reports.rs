@@ -146,6 +146,10 @@ fn fixture() -> (Measurements, Vec<IntervalHistograms>) {
             .map(|iv| iv.scalars(&requests.keys().cloned().collect::<Vec<_>>()))
             .collect(),
         interval_log_error: None,
+        generator_cpu: None,
+        start: None,
+        scrapes: None,
+        shards: Vec::new(),
         requests,
         server: Some(ServerCheck {
             routes: vec![

@@ -237,6 +237,40 @@ pub struct LoadArgs {
     /// Extra SLO, e.g. `p95<300ms` (repeatable; see the docs).
     #[arg(long = "slo", value_name = "SLO")]
     pub slos: Vec<String>,
+    /// Run shard I of N (I counts from 0): users, rate and --max-requests
+    /// are split exactly; `postdeploy merge` adds the shards up.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Run one of N shards, its index taken from JOB_COMPLETION_INDEX (as
+    /// Kubernetes sets it in each pod of an Indexed Job).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::load::shard::MAX_SHARDS)))]
+    pub shards: Option<u32>,
+    /// Begin at this time (RFC 3339, e.g. 2026-12-02T12:00:00Z), so that
+    /// all shards start together.
+    #[arg(long, value_name = "TIME", value_parser = crate::load::shard::parse_start_at)]
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A run starting later than this after --start-at marks itself late
+    /// (and `merge` refuses it).
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = duration)]
+    pub max_skew: Duration,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard report directories (or their summary.json), or glob patterns
+    /// such as `reports/run-1/shard-*`.
+    #[arg(required = true, value_name = "SHARD_DIR")]
+    pub shards: Vec<String>,
+    /// Directory for the merged run's reports.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Extra SLO, e.g. `p95<300ms`, on top of those the shards were judged by.
+    #[arg(long = "slo", value_name = "SLO")]
+    pub slos: Vec<String>,
     #[command(flatten)]
     pub history: HistoryArgs,
     #[command(flatten)]

@@ -8,6 +8,7 @@ use super::setup::RunSetup;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::http::HttpOptions;
+use crate::load::shard::{self, Shard};
 use crate::load::{LoadError, LoadOptions};
 use crate::prepare::RequestDefaults;
 use crate::report::{self, console::Console};
@@ -44,6 +45,21 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         },
         teardown_timeout: a.run.teardown_timeout,
         target_local: setup.target.is_local(),
+        start_at: a.start_at.map(|at| crate::load::shard::StartAt {
+            at,
+            max_skew: a.max_skew,
+        }),
+        keep_scrapes: false,
+    };
+    let shard = Shard::resolve(
+        a.shard.as_deref(),
+        a.shards,
+        std::env::var(shard::INDEX_ENV).ok().as_deref(),
+    )
+    .map_err(|e| Error::usage(e.to_string()))?;
+    let shard_ident = match shard {
+        Some(sh) => Some(split_for_shard(sh, &mut opts, &a)?),
+        None => None,
     };
     opts.validate(&selected).map_err(load_error)?;
     // Created and proven writable before the attack: an unwritable
@@ -74,10 +90,20 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         }
         crate::history::Fingerprint::of_load(&s, env)
     };
+    // A shard is a part: the whole run is recorded and judged against its
+    // baseline by `merge`.
+    let gate_args = if shard.is_some() {
+        crate::cli::args::GateArgs {
+            baseline: "none".into(),
+            ..a.gate.clone()
+        }
+    } else {
+        a.gate.clone()
+    };
     let gate = super::gate::Gate::prepare(
-        &a.gate,
+        &gate_args,
         a.history.history.as_deref(),
-        a.history.no_history,
+        a.history.no_history || shard.is_some(),
         tolerances,
         &planned,
     )
@@ -111,69 +137,33 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     .await;
     drop(hlog);
     let stopped = target.shutdown().await;
+    if let Err(LoadError::Interrupted(sig)) = &measured {
+        let _ = writeln!(
+            super::stdout(),
+            "INTERRUPTED by {sig} before --start-at; nothing was sent"
+        );
+        let _ = std::fs::remove_file(&hlog_path);
+        return Ok(Exit::Interrupted(*sig));
+    }
     let measurements = measured.map_err(load_error)?;
-    let verdict = crate::verdict::judge_load(&measurements, &slos);
     let settings = opts.settings(&selected);
-    let (blocks, unread) = crate::history::record::blocks_from_hlog(&hlog_path, &measurements);
-    if let Some(e) = unread {
-        console.warning(&format!("regression gate: {e}"));
-    }
-    let mut record = crate::history::LoadRecord::from_run(
-        &settings,
+    let done = super::finish::finish(
+        super::finish::Finish {
+            out_dir: &out_dir,
+            settings: &settings,
+            slos: &slos,
+            gate: &gate,
+            gate_args: &gate_args,
+            provenance: &setup.provenance,
+            env,
+            shard: shard_ident,
+            planned: opts.duration,
+        },
         &measurements,
-        &verdict,
-        &setup.provenance,
-        env,
-        blocks,
-    );
-    let verdict = match gate.judge(&record).await {
-        Ok(Some(r)) => verdict.with_regression(r),
-        Ok(None) => verdict,
-        Err(e) => {
-            // The run happened: its reports are written whatever the
-            // history says, and the gate says it could not judge.
-            console.warning(&format!("regression gate: {e}"));
-            verdict.with_regression(crate::verdict::regress::Regression::first_run(
-                a.gate.baseline.clone(),
-                format!("not compared: {e}"),
-                &gate.boot,
-            ))
-        }
-    };
-    record.meta.passed = verdict.passed;
-    if let Some(r) = &verdict.regression {
-        record.meta.regressed = r.regressed;
-        record.meta.regressions = r.regressed_labels();
-    }
-    let mut ident = report::load::RunIdentity {
-        uid: record.meta.uid.clone(),
-        env: env.map(str::to_string),
-        history: None,
-    };
-    if let Some(store) = &gate.store {
-        match store.insert_load(&record).await {
-            Ok(id) => ident.history = Some((store.location().to_string(), id)),
-            Err(e) => console.warning(&format!("the run was not recorded in the history: {e}")),
-        }
-        store.close().await;
-    }
-    report::load::write_all(
-        &out_dir,
-        &settings,
-        &measurements,
-        &verdict,
-        &setup.provenance,
-        &ident,
     )
-    .map_err(|e| Error::internal(e.context("writing the load reports")))?;
-    if let Some(r) = &verdict.regression {
-        super::gate::write_extras(
-            r,
-            &record,
-            a.gate.markdown.as_deref(),
-            a.gate.bmf.as_deref(),
-        )
-        .map_err(Error::internal)?;
+    .await?;
+    for w in &done.warnings {
+        console.warning(w);
     }
     if a.out.is_none() {
         // Only now: `latest` must never point at a run without reports.
@@ -184,47 +174,72 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
     }
-    if let Some(p) = report::github::step_summary_path() {
-        let md =
-            report::github::load_markdown(&settings, &measurements, &verdict, &setup.provenance);
-        if let Err(e) = report::github::append_summary(&p, &md) {
-            console.warning(&format!("GITHUB_STEP_SUMMARY: {e:#}"));
-        }
-    }
+    let verdict = done.verdict;
     let mut out = super::stdout();
-    for r in &verdict.slo_results {
-        let mark = if r.passed { "ok      " } else { "BREACHED" };
-        let _ = writeln!(out, "  SLO {mark} {}", r.message);
-    }
-    if let Some(sig) = measurements.stopped_by.signal() {
+    if let Some(sh) = shard {
+        // A shard's own SLOs are informative: the run is judged whole by
+        // `merge`. Its exit says only whether this part is usable.
+        if let Some(st) = measurements.start.as_ref().filter(|s| s.late) {
+            let _ = writeln!(
+                out,
+                "LATE: shard {}/{} started {:.2} s after --start-at (more than --max-skew {:.2} s); `postdeploy merge` will refuse it",
+                sh.index, sh.count, st.skew_s, st.max_skew_s
+            );
+            return Ok(Exit::Failed);
+        }
         let _ = writeln!(
             out,
-            "INTERRUPTED by {sig}: the run covered {:.1} s of {:.1} s and cannot pass{}",
-            measurements.elapsed.as_secs_f64(),
-            opts.duration.as_secs_f64(),
-            if measurements.teardown_abandoned {
-                "; the teardown was abandoned"
-            } else {
-                ""
-            }
+            "shard {}/{} done; judge the whole run with `postdeploy merge`",
+            sh.index, sh.count
         );
+        return Ok(match measurements.stopped_by.signal() {
+            Some(sig) => Exit::Interrupted(sig),
+            None => Exit::Passed,
+        });
     }
-    if let Some(r) = &verdict.regression {
-        for line in report::regress::console_lines(r) {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-    if let Some((loc, id)) = &ident.history {
-        let _ = writeln!(out, "history: run #{id} in {loc}");
-    }
-    let _ = writeln!(out, "reports: {}", out_dir.display());
     Ok(verdict.exit())
+}
+
+/// Replaces the whole run's users, rate and request cap by this shard's
+/// share; what the whole asked for goes into the shard's report, where
+/// `merge` checks every shard agrees on it.
+fn split_for_shard(
+    sh: Shard,
+    opts: &mut LoadOptions,
+    a: &LoadArgs,
+) -> Result<report::load::ShardIdentity, Error> {
+    let usage = |e: shard::ShardError| Error::usage(e.to_string());
+    let ident = report::load::ShardIdentity {
+        shard: sh,
+        total_users: opts.users,
+        total_rate: opts.rate,
+        total_max_requests: opts.max_requests,
+        metrics_path: opts.metrics_path.clone(),
+    };
+    if opts.rate.is_none() {
+        opts.users = sh.users(opts.users).map_err(usage)?;
+    }
+    opts.rate = opts.rate.map(|r| sh.rate(r)).transpose().map_err(usage)?;
+    opts.max_requests = opts
+        .max_requests
+        .map(|m| sh.max_requests(m))
+        .transpose()
+        .map_err(usage)?;
+    opts.keep_scrapes = true;
+    if a.start_at.is_none() && sh.count > 1 {
+        return Err(Error::usage(format!(
+            "shard {}/{} needs --start-at TIME so that the shards run together; nothing was sent",
+            sh.index, sh.count
+        )));
+    }
+    Ok(ident)
 }
 
 fn load_error(e: LoadError) -> Error {
     match e {
         LoadError::Invalid(m) => Error::Usage(m),
         LoadError::Internal(m) => Error::internal(anyhow::anyhow!(m)),
+        LoadError::Interrupted(sig) => Error::usage(format!("interrupted by {sig}")),
     }
 }
 

@@ -4,9 +4,11 @@
 
 pub mod args;
 mod compare;
+mod finish;
 mod gate;
 mod history;
 mod load;
+mod merge;
 pub mod setup;
 mod trend;
 mod validate;
@@ -37,6 +39,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Load-test the target with the scenarios (exit 0 SLOs met, 1 breached, 2 invalid, 4 internal, 130/143 interrupted).
     Load(LoadArgs),
+    /// Add up the shards of a sharded load run exactly, and judge the whole (exit codes as for load; 2 when the shards do not fit together).
+    Merge(args::MergeArgs),
     /// Compare two finished runs with the regression gate (exit 0 no regression, 1 regressed, 2 invalid or not comparable).
     Compare(args::CompareArgs),
     /// List, show, prune and import recorded runs; draw their trends.
@@ -94,6 +98,7 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Validate(a) => validate::run(&a),
         Command::Compare(a) => compare::run(a).await,
+        Command::Merge(a) => merge::run(a).await,
         Command::History(a) => history::run(a).await,
         Command::Verify(a) => {
             install_signals()?;

@@ -27,7 +27,8 @@ mod open;
 pub mod out;
 mod plan;
 mod recorder;
-mod server;
+pub mod server;
+pub mod shard;
 mod stop;
 
 use std::collections::BTreeMap;
@@ -79,6 +80,11 @@ pub struct LoadOptions {
     pub teardown_timeout: Duration,
     /// The target is the embedded backend (reports say so).
     pub target_local: bool,
+    /// Begin at this time (`--start-at`), after the first metrics scrape.
+    pub start_at: Option<shard::StartAt>,
+    /// A shard: keep the raw metrics scrapes for `merge` instead of
+    /// comparing them (other shards' requests fall between them too).
+    pub keep_scrapes: bool,
 }
 
 /// Why a run could not be done at all (a run that ran always returns
@@ -91,6 +97,9 @@ pub enum LoadError {
     /// postdeploy itself failed: exit code 4.
     #[error("{0}")]
     Internal(String),
+    /// A signal came while waiting for `--start-at`: nothing was sent.
+    #[error("interrupted by {0} before the start time; nothing was sent")]
+    Interrupted(Signal),
 }
 
 impl LoadOptions {
@@ -236,6 +245,18 @@ pub async fn run(
     if let Some(Err(w)) = &before {
         sink.event(&Event::LoadWarning { message: w });
     }
+    tokio::pin!(interrupt);
+    // The scrape above comes first: every shard's scrape then precedes
+    // every shard's first request, which `merge`'s cross-check relies on.
+    if let Some(start) = &opts.start_at {
+        let wait = (start.at - chrono::Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            sig = &mut interrupt => {
+                return Err(LoadError::Interrupted(sig));
+            }
+        }
+    }
     let target = opts.request.target.to_string();
     sink.event(&Event::LoadStarted {
         target: &target,
@@ -253,6 +274,16 @@ pub async fn run(
         opts.max_requests,
     ));
     let started_at = chrono::Utc::now();
+    let cpu_before = process_cpu();
+    let start = opts.start_at.map(|st| {
+        let skew_s = (started_at - st.at).as_seconds_f64();
+        model::StartReport {
+            at: st.at,
+            skew_s,
+            max_skew_s: st.max_skew.as_secs_f64(),
+            late: skew_s > st.max_skew.as_secs_f64(),
+        }
+    });
     let mut log_error = log
         .begin(started_at, &names)
         .err()
@@ -276,7 +307,6 @@ pub async fn run(
     };
     // Boxed, not stack-pinned, so that an abandoned attack can be dropped.
     let mut attack = Box::pin(attack);
-    tokio::pin!(interrupt);
     tokio::pin!(abandon);
     let mut interrupted = false;
     let mut abandoned = false;
@@ -329,9 +359,28 @@ pub async fn run(
         sink.event(&Event::LoadWarning { message: e });
     }
     let ended_at = chrono::Utc::now();
+    let generator_cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(a, b)| a.saturating_sub(b));
     result.map_err(|e| LoadError::Internal(e.to_string()))?;
     let requests = recorders.totals();
+    let mut scrapes = None;
     let server = match (before, &metrics_url) {
+        (Some(Ok(before)), Some(url)) if opts.keep_scrapes && !abandoned => {
+            match server::scrape(&scraper, url).await {
+                Ok(after) => {
+                    scrapes = Some(model::RawScrapes {
+                        before: (before.at, before.text),
+                        after: (after.at, after.text),
+                    });
+                    None
+                }
+                Err(w) => Some(model::ServerCheck {
+                    warnings: vec![w],
+                    ..Default::default()
+                }),
+            }
+        }
         // A target that would not let the teardown finish may not answer a
         // scrape either; the run is ending on the user's word.
         (Some(Ok(_)), Some(_)) if abandoned => Some(model::ServerCheck {
@@ -349,7 +398,7 @@ pub async fn run(
                     .filter(|r| r.path.split('?').next() != Some(metrics_path))
                     .map(|r| r.histogram.len())
                     .sum();
-                server::compare(&before, &after, responses)
+                server::compare(&before.exposition, &after.exposition, responses)
             }
             Err(w) => model::ServerCheck {
                 warnings: vec![w],
@@ -386,6 +435,10 @@ pub async fn run(
         intervals,
         interval_log_error: log_error,
         server,
+        generator_cpu,
+        start,
+        scrapes,
+        shards: Vec::new(),
     })
 }
 
@@ -443,4 +496,17 @@ impl Monitor<'_> {
         }
         self.intervals.push(t.interval.scalars(self.names));
     }
+}
+
+/// CPU time (user + system) this process has used so far.
+fn process_cpu() -> Option<Duration> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return None;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    Some(tv(u.ru_utime) + tv(u.ru_stime))
 }

@@ -300,6 +300,56 @@ pub struct Measurements {
     /// incomplete from that second on).
     pub interval_log_error: Option<String>,
     /// None when the target exposes no metrics (or they could not be read:
-    /// see the warning inside).
+    /// see the warning inside), and in a shard (see `scrapes`).
     pub server: Option<ServerCheck>,
+    /// CPU time (user + system) the whole postdeploy process used during the
+    /// attack: the generator's own load, to tell a saturated generator from
+    /// a slow server.
+    pub generator_cpu: Option<Duration>,
+    /// A run told when to start (`--start-at`): how late it started.
+    pub start: Option<StartReport>,
+    /// A shard's raw metrics scrapes, before and after: the cross-check of a
+    /// sharded run is taken once, by `merge`, from the earliest scrape
+    /// before and the latest after.
+    pub scrapes: Option<RawScrapes>,
+    /// A merged run: each shard's figures (empty otherwise).
+    pub shards: Vec<ShardFigures>,
+}
+
+/// One shard of a merged run, as `merge` found it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ShardFigures {
+    pub index: u32,
+    pub dir: String,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub skew_s: Option<f64>,
+    pub requests: u64,
+    pub failed: u64,
+    /// Requests per second it achieved, and its share of the whole run's
+    /// (open model: its offered rate; closed: the run's achieved rate in
+    /// proportion to its users).
+    pub achieved_rps: f64,
+    pub expected_rps: f64,
+    pub p50_ms: Option<f64>,
+    /// Its generator's CPU use, as a share of the cores it had.
+    pub cpu_share: Option<f64>,
+    /// Why this shard's generator looks saturated (empty: it does not).
+    pub flags: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StartReport {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Actual start minus `at`, in seconds (negative: early, which a clock
+    /// set apart from the launcher's can cause).
+    pub skew_s: f64,
+    pub max_skew_s: f64,
+    /// Started later than `max_skew`: `merge` refuses this shard.
+    pub late: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawScrapes {
+    pub before: (chrono::DateTime<chrono::Utc>, String),
+    pub after: (chrono::DateTime<chrono::Utc>, String),
 }

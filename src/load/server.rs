@@ -12,8 +12,17 @@ use crate::metrics::{self, Exposition, MetricKind, Selector, family_delta};
 const REQUESTS: &str = "http_requests_total";
 const DURATION: &str = "http_request_duration_seconds";
 
+/// A scrape: parsed, plus its text and time for a sharded run, whose
+/// cross-check `merge` takes over all shards from their raw scrapes.
+pub struct Scrape {
+    pub exposition: Exposition,
+    pub text: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Scrapes `url`; `Err` says why the cross-check is skipped.
-pub async fn scrape(client: &Client, url: &url::Url) -> Result<Exposition, String> {
+pub async fn scrape(client: &Client, url: &url::Url) -> Result<Scrape, String> {
+    let at = chrono::Utc::now();
     let req = Prepared {
         method: http::Method::GET,
         url: url.clone(),
@@ -34,7 +43,13 @@ pub async fn scrape(client: &Client, url: &url::Url) -> Result<Exposition, Strin
     }
     let text = std::str::from_utf8(&resp.body)
         .map_err(|_| format!("{url} is not UTF-8 Prometheus text"))?;
-    metrics::parse(text).map_err(|e| format!("{url} is not Prometheus text: {e}"))
+    let exposition =
+        metrics::parse(text).map_err(|e| format!("{url} is not Prometheus text: {e}"))?;
+    Ok(Scrape {
+        exposition,
+        text: text.to_string(),
+        at,
+    })
 }
 
 fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {

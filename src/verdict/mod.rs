@@ -95,6 +95,10 @@ mod tests {
             intervals: Vec::new(),
             interval_log_error: None,
             server: None,
+            generator_cpu: None,
+            start: None,
+            scrapes: None,
+            shards: Vec::new(),
         }
     }
 

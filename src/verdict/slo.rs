@@ -33,7 +33,9 @@ pub const WHOLE_RUN: &str = "*";
 const BUDGET_ORIGIN: &str = "the step's max_latency";
 
 /// What an objective measures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     P50,
@@ -131,7 +133,7 @@ impl fmt::Display for Metric {
 }
 
 /// Comparison an objective requires of the measured value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Op {
     #[serde(rename = "<")]
     Lt,
@@ -272,6 +274,19 @@ impl SloSet {
             Ok(())
         } else {
             Err(problems.join("\n"))
+        }
+    }
+
+    /// Adds one objective as a run's report recorded it (`merge` judges
+    /// the whole by the objectives its shards were judged by); on conflicts
+    /// the stricter bound stays.
+    pub fn add_recorded(&mut self, scope: &str, metric: Metric, new: Objective) {
+        let key = (scope.to_string(), metric);
+        match self.objectives.get(&key) {
+            Some(old) if !new.stricter_than(old) => {}
+            _ => {
+                self.objectives.insert(key, new);
+            }
         }
     }
 

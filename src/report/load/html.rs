@@ -586,10 +586,63 @@ pub fn render(
     o.push_str("</div>");
     let _ = write!(o, "<h2>Requests</h2>{}", requests_table(m));
     let _ = write!(o, "<h2>Server cross-check</h2>{}", server_section(m));
+    if !m.shards.is_empty() {
+        let _ = write!(o, "<h2>Shards</h2>{}", shards_table(m));
+    }
+    if let Some(g) = m.generator_cpu {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = g.as_secs_f64() / (m.elapsed.as_secs_f64().max(1e-9) * cores as f64);
+        let _ = write!(
+            o,
+            "<p>Load generator: {:.1} s of CPU over {:.1} s on {cores} core(s), {:.0}% of its capacity{}.</p>",
+            g.as_secs_f64(),
+            m.elapsed.as_secs_f64(),
+            share * 100.0,
+            if share > 0.9 {
+                ": <b>saturated</b>, the latencies include its own queueing"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(
         o,
         "<footer>Also in this directory: {}. Histograms: HdrHistogram, microseconds, 3 significant digits.</footer></body></html>",
         esc(&files.join(", "))
     );
     Ok(o)
+}
+
+/// A merged run's shards side by side, with any sign that a generator, not
+/// the server, set the pace.
+fn shards_table(m: &Measurements) -> String {
+    let mut t = String::from(
+        "<table><tr><th>shard</th><th>started</th><th>skew</th><th>requests</th><th>failed</th><th>achieved/s</th><th>share/s</th><th>p50</th><th>generator CPU</th><th>flags</th></tr>",
+    );
+    for s in &m.shards {
+        let _ = write!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.index,
+            esc(&s
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            s.skew_s
+                .map_or("-".into(), |k| format!("{:.0} ms", k * 1000.0)),
+            s.requests,
+            s.failed,
+            s.achieved_rps,
+            s.expected_rps,
+            s.p50_ms.map_or("-".into(), |p| format!("{p:.3} ms")),
+            s.cpu_share
+                .map_or("-".into(), |c| format!("{:.0}%", c * 100.0)),
+            if s.flags.is_empty() {
+                "ok".into()
+            } else {
+                format!("<b>{}</b>", esc(&s.flags.join("; ")))
+            }
+        );
+    }
+    t.push_str("</table><p>Histograms are added exactly; the interval log aligns the shards' seconds by wall-clock time. Per-second error counts of a merged run are not known (the interval logs carry latencies only); the totals are exact.</p>");
+    t
 }

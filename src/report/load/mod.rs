@@ -33,6 +33,9 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const HLOG_FILE: &str = "latency.hlog";
 pub const JUNIT_FILE: &str = "junit.xml";
 pub const HTML_FILE: &str = "report.html";
+/// A shard's raw metrics scrapes, for `merge`'s cross-check.
+pub const SCRAPE_BEFORE_FILE: &str = "server-before.prom";
+pub const SCRAPE_AFTER_FILE: &str = "server-after.prom";
 /// File stem of the all-names aggregate; request names never get it.
 pub const ALL_STEM: &str = "all";
 
@@ -44,6 +47,20 @@ pub struct RunIdentity {
     pub env: Option<String>,
     /// (store location, run id).
     pub history: Option<(String, i64)>,
+    /// This run is one shard of a larger one.
+    pub shard: Option<ShardIdentity>,
+}
+
+/// What a shard was, and what the whole run it is part of asked for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ShardIdentity {
+    #[serde(flatten)]
+    pub shard: crate::load::shard::Shard,
+    pub total_users: u32,
+    pub total_rate: Option<f64>,
+    pub total_max_requests: Option<u64>,
+    /// The metrics path scraped (None: no cross-check).
+    pub metrics_path: Option<String>,
 }
 
 /// Writes every report of a judged run into `out_dir` (created if needed)

@@ -160,6 +160,30 @@ pub fn summary_json(
     let slo_results = &verdict.slo_results;
     let slo_passed = slo_results.iter().all(|r| r.passed);
     let passed = verdict.passed;
+    let shard = ident.shard.as_ref().map(|sh| {
+        let mut v = json!(sh);
+        v["start"] = json!(m.start);
+        v["scrapes"] = match &m.scrapes {
+            Some(sc) => json!({
+                "before": super::SCRAPE_BEFORE_FILE,
+                "before_at": sc.before.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "after": super::SCRAPE_AFTER_FILE,
+                "after_at": sc.after.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            }),
+            None => Value::Null,
+        };
+        v
+    });
+    let generator = m.generator_cpu.map(|cpu| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let share = if elapsed_s > 0.0 {
+            cpu.as_secs_f64() / (elapsed_s * cores as f64)
+        } else {
+            0.0
+        };
+        json!({ "cpu_s": cpu.as_secs_f64(), "cores": cores, "cpu_share": share })
+    });
+    let shards = (!m.shards.is_empty()).then(|| json!(m.shards));
     json!({
         "format": FORMAT,
         "tool": { "name": "postdeploy", "version": env!("CARGO_PKG_VERSION") },
@@ -201,6 +225,9 @@ pub fn summary_json(
         "regression": verdict.regression,
         "history": ident.history.as_ref().map(|(location, id)| json!({ "location": location, "run_id": id })),
         "passed": passed,
+        "shard": shard,
+        "shards": shards,
+        "generator": generator,
         "files": {
             "summary": super::SUMMARY_FILE,
             "hlog": super::HLOG_FILE,
