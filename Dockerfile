@@ -5,8 +5,9 @@
 # and run it as the binary, with the bundled scenarios and schemas as its
 # defaults (the working directory is /postdeploy, as the repository root is
 # for the binary):
-#   docker run --rm -v "$PWD/reports:/postdeploy/reports" postdeploy:0.1.0 \
-#     load --target https://api.example.com --users 16 --duration 1m
+#   docker run --rm --user "$(id -u):$(id -g)" -v "$PWD/reports:/postdeploy/reports" \
+#     postdeploy:0.1.0 load --target https://api.example.com --users 16 --duration 1m
+# (--user: so the run may write to your bind-mounted reports directory).
 # Your own scenarios: mount them over /postdeploy/scenarios. Reports, and the
 # run history (reports/history.sqlite) unless --history points elsewhere, go
 # to the /postdeploy/reports volume. deploy/kubernetes/ runs this image as
