@@ -292,7 +292,7 @@ fn image_workdir() -> String {
     read("Dockerfile")
         .lines()
         .filter_map(|l| l.strip_prefix("WORKDIR "))
-        .last()
+        .next_back()
         .expect("WORKDIR in Dockerfile")
         .trim()
         .to_string()
