@@ -6,7 +6,8 @@
 //!   and the newest Kubernetes version it supports, and a broken manifest is
 //!   rejected, so the validator really runs;
 //! - `kustomization.yaml` (not a Kubernetes resource) names only files that
-//!   exist, and its scenario copies are the repository's `scenarios/`;
+//!   exist, its scenario copies are the repository's `scenarios/`, and what
+//!   it renders (`kubectl kustomize`, offline) validates too;
 //! - the Jobs agree with each other, with the volume, with the image and
 //!   with postdeploy's command line, and the shard's command line, run by
 //!   the real binary in the pod's file layout, writes only its reports;
@@ -14,8 +15,8 @@
 //!   image's build context holds what the build reads.
 //!
 //! Nothing here starts Kubernetes or Docker, and no image is built.
-//! `scripts/test` installs both linters (`scripts/ci-tools`, pinned) and
-//! puts them on PATH.
+//! `scripts/test` installs the tools (kubernetes-validate, kubectl,
+//! hadolint; `scripts/ci-tools`, pinned) and puts them on PATH.
 
 mod support;
 
@@ -154,6 +155,107 @@ fn a_broken_manifest_is_rejected() {
     );
     let o = kubernetes_validate("1.37.0", std::slice::from_ref(&no_status), true);
     assert!(o.status.success(), "{}", output_text(&o));
+}
+
+/// What `kubectl apply -k deploy/kubernetes` sends: kubectl's built-in
+/// kustomize renders it (offline), and the result is validated like the
+/// files, with the generated ConfigMap, the image and the namespace applied.
+#[test]
+fn the_kustomization_renders_valid_resources_with_its_generator_and_image_applied() {
+    let o = run("kubectl", &["kustomize", KUBE_DIR]);
+    assert!(
+        o.status.success(),
+        "kubectl kustomize:\n{}",
+        output_text(&o)
+    );
+    let rendered = String::from_utf8(o.stdout).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("rendered.yaml");
+    std::fs::write(&file, &rendered).unwrap();
+    let file = file.to_str().unwrap().to_string();
+
+    let docs: Vec<Value> = rendered
+        .split("\n---\n")
+        .map(|d| serde_saphyr::from_str(d).unwrap_or_else(|e| panic!("{e}:\n{d}")))
+        .collect();
+    let id = |d: &Value| {
+        format!(
+            "{}/{}",
+            d["kind"].as_str().unwrap().to_lowercase(),
+            d["metadata"]["name"].as_str().unwrap()
+        )
+    };
+    let ids: BTreeSet<String> = docs.iter().map(id).collect();
+    for v in KUBE_VERSIONS {
+        let o = kubernetes_validate(v, std::slice::from_ref(&file), true);
+        let text = output_text(&o);
+        assert!(
+            o.status.success() && !text.contains("WARN"),
+            "-k {v}:\n{text}"
+        );
+        for r in &ids {
+            assert!(
+                text.contains(&format!("passed for resource {r} against")),
+                "{r} was not validated:\n{text}"
+            );
+        }
+    }
+
+    let k = yaml(&format!("{KUBE_DIR}/kustomization.yaml"));
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["Namespace", "ConfigMap", "PersistentVolumeClaim", "Job"])
+    );
+    for d in docs.iter().filter(|d| d["kind"] != "Namespace") {
+        assert_eq!(d["metadata"]["namespace"], k["namespace"], "{}", id(d));
+    }
+
+    // The generated ConfigMap: the repository's scenarios, under a
+    // content-hashed name that both Jobs mount; the per-run ConfigMap the
+    // launching command creates keeps its plain name.
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").unwrap();
+    let cm_name = cm["metadata"]["name"].as_str().unwrap();
+    assert!(cm_name.starts_with("postdeploy-scenarios-"), "{cm_name}");
+    let data = cm["data"].as_object().unwrap();
+    let scenarios_dir = support::root().join("scenarios");
+    assert_eq!(
+        data.keys().cloned().collect::<BTreeSet<_>>(),
+        yaml_names(&scenarios_dir)
+    );
+    for (name, text) in data {
+        assert_eq!(
+            text.as_str().unwrap(),
+            std::fs::read_to_string(scenarios_dir.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let image = &k["images"][0];
+    let want_image = format!(
+        "{}:{}",
+        image["newName"].as_str().unwrap(),
+        image["newTag"].as_str().unwrap()
+    );
+    let jobs: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "Job").collect();
+    assert_eq!(jobs.len(), 2);
+    for job in jobs {
+        let pod = &job["spec"]["template"]["spec"];
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["configMap"]["name"] == cm_name),
+            "{} does not mount {cm_name}",
+            id(job)
+        );
+        let c = container(job);
+        assert_eq!(c["image"], want_image.as_str(), "{}", id(job));
+        for e in c["env"].as_array().unwrap() {
+            let r = &e["valueFrom"]["configMapKeyRef"]["name"];
+            assert!(r.is_null() || r == "postdeploy-run", "{}: {r}", id(job));
+        }
+    }
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -481,6 +583,17 @@ fn the_jobs_agree_with_each_other_the_volume_and_the_image() {
         }
     }
 
+    // In CI mode a missing target is a usage error, not a run against
+    // postdeploy's own embedded backend.
+    assert!(
+        container(&shards)["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "CI" && e["value"] == "true"),
+        "the shards do not set CI=true"
+    );
+
     // Guaranteed QoS for the load generator.
     let r = &container(&shards)["resources"];
     assert_eq!(r["requests"], r["limits"], "shard requests != limits");
@@ -622,23 +735,39 @@ fn the_shard_command_runs_in_the_pods_layout_and_writes_only_its_reports() {
         };
         cmd.push(shortened);
     }
+    let log = tmp.path().join("shard.log");
     let mut c = Command::new(env!("CARGO_BIN_EXE_postdeploy"));
     c.args(&cmd)
         .current_dir(&workdir)
         .env("CI", "true")
         .env("POSTDEPLOY_TARGET", "local")
         .env_remove("POSTDEPLOY_HISTORY")
+        .env_remove("POSTDEPLOY_ENV")
         .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_STEP_SUMMARY");
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(tmp.path().join("shard.err")).unwrap());
     for (k, v) in env {
         c.env(k, v);
     }
-    let o = c.output().unwrap();
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("postdeploy {} did not finish within 120 s", cmd.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
     assert!(
-        o.status.success(),
-        "postdeploy {}:\n{}",
+        status.success(),
+        "postdeploy {} exited {status}:\n{}{}",
         cmd.join(" "),
-        output_text(&o)
+        std::fs::read_to_string(&log).unwrap(),
+        std::fs::read_to_string(tmp.path().join("shard.err")).unwrap()
     );
     let out = volume.join("20260101T000000Z/shard-0");
     let summary: Value =
