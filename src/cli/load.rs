@@ -57,9 +57,18 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         std::env::var(shard::INDEX_ENV).ok().as_deref(),
     )
     .map_err(|e| Error::usage(e.to_string()))?;
-    let shard_ident = match shard {
+    let mut shard_ident = match shard {
         Some(sh) => Some(split_for_shard(sh, &mut opts, &a)?),
         None => None,
+    };
+    // A shard records every objective for `merge`, and judges itself by
+    // all but the server's 5xx count, which only the whole run has.
+    let slos = match &mut shard_ident {
+        Some(id) => {
+            id.objectives = slos.recorded();
+            slos.without(crate::verdict::Metric::Server5xx)
+        }
+        None => slos,
     };
     opts.validate(&selected).map_err(load_error)?;
     // Created and proven writable before the attack: an unwritable
@@ -215,6 +224,7 @@ fn split_for_shard(
         total_rate: opts.rate,
         total_max_requests: opts.max_requests,
         metrics_path: opts.metrics_path.clone(),
+        objectives: Vec::new(),
     };
     if opts.rate.is_none() {
         opts.users = sh.users(opts.users).map_err(usage)?;

@@ -260,8 +260,8 @@ pub fn settings(shards: &[ShardRun]) -> Settings {
 pub fn recorded_slos(shards: &[ShardRun]) -> crate::verdict::SloSet {
     let mut set = crate::verdict::SloSet::default();
     for s in shards {
-        for (scope, metric, o) in &s.slos {
-            set.add_recorded(scope, *metric, o.clone());
+        for o in &s.slos {
+            set.add_recorded(&o.scope, o.metric, o.objective.clone());
         }
     }
     set

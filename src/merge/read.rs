@@ -11,7 +11,6 @@ use serde_json::Value;
 use super::MergeError;
 use crate::load::model::{FailureReason, RequestStats, StartReport, new_histogram};
 use crate::report::load::ShardIdentity;
-use crate::verdict::slo::{Metric, Objective, Op};
 
 /// When a metrics scrape was taken, and the file holding it.
 pub type Scrape = (chrono::DateTime<chrono::Utc>, PathBuf);
@@ -45,8 +44,8 @@ pub struct ShardRun {
     /// (time, file) of the metrics scrapes before and after.
     pub scrapes: Option<(Scrape, Scrape)>,
     pub cpu_share: Option<f64>,
-    /// The objectives it was judged by.
-    pub slos: Vec<(String, Metric, Objective)>,
+    /// The objectives of the whole run, as the shard recorded them.
+    pub slos: Vec<crate::verdict::slo::RecordedObjective>,
     pub provenance: crate::provenance::Provenance,
 }
 
@@ -154,26 +153,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
             ),
         )),
     };
-    let slos = doc["slo"]["results"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| {
-                    let metric: Metric = serde_json::from_value(r["metric"].clone()).ok()?;
-                    let op: Op = serde_json::from_value(r["op"].clone()).ok()?;
-                    Some((
-                        s(&r["scope"])?,
-                        metric,
-                        Objective {
-                            op,
-                            threshold: r["threshold"].as_f64()?,
-                            origin: s(&r["origin"]).unwrap_or_default(),
-                        },
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let slos = ident.objectives.clone();
     Ok(ShardRun {
         hlog: dir.join(
             doc["files"]["hlog"]

@@ -170,7 +170,7 @@ impl Op {
 }
 
 /// One bound, in the metric's unit (see [`Metric::unit`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Objective {
     pub op: Op,
     pub threshold: f64,
@@ -209,6 +209,15 @@ pub struct SloParseError {
     /// The offending argument, verbatim.
     pub text: String,
     pub reason: String,
+}
+
+/// One objective with its scope, as reports record it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RecordedObjective {
+    pub scope: String,
+    pub metric: Metric,
+    #[serde(flatten)]
+    pub objective: Objective,
 }
 
 /// The objectives of a run, by scope (request name or `"*"`) and metric.
@@ -287,6 +296,32 @@ impl SloSet {
             _ => {
                 self.objectives.insert(key, new);
             }
+        }
+    }
+
+    /// Every objective as (scope, metric, bound): what a shard records so
+    /// that `merge` judges the whole run by the same ones.
+    pub fn recorded(&self) -> Vec<RecordedObjective> {
+        self.objectives
+            .iter()
+            .map(|((scope, metric), o)| RecordedObjective {
+                scope: scope.clone(),
+                metric: *metric,
+                objective: o.clone(),
+            })
+            .collect()
+    }
+
+    /// The set without objectives on `metric` (a shard leaves the server's
+    /// 5xx count, a whole-run figure, to `merge`).
+    pub fn without(&self, metric: Metric) -> SloSet {
+        SloSet {
+            objectives: self
+                .objectives
+                .iter()
+                .filter(|((_, m), _)| *m != metric)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 

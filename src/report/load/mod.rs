@@ -61,6 +61,9 @@ pub struct ShardIdentity {
     pub total_max_requests: Option<u64>,
     /// The metrics path scraped (None: no cross-check).
     pub metrics_path: Option<String>,
+    /// Every objective of the run, the server's included (which the shard
+    /// itself cannot judge): `merge` judges the whole by these.
+    pub objectives: Vec<crate::verdict::slo::RecordedObjective>,
 }
 
 /// Writes every report of a judged run into `out_dir` (created if needed)
