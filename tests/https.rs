@@ -376,7 +376,7 @@ struct Request {
 /// An HTTPS server that redirects: `/start` 307 to `/kept`, `/kept` 303
 /// to `/final` on `localhost` (another origin than 127.0.0.1), `/final`
 /// answers 200, and `/moved` 307 to the real backend's `/api/health`
-/// behind the terminator. Keeps connections alive, as hyper expects.
+/// behind the terminator; `/loop` 302 to itself. Keeps connections alive, as hyper expects.
 struct Redirector {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Request>>>,
@@ -485,6 +485,7 @@ async fn redirect_conn<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
             ),
             "/final" => (200, None, r#"{"ok":true}"#),
             "/moved" => (307, Some(health.to_owned()), ""),
+            "/loop" => (302, Some("/loop".into()), ""),
             _ => (404, None, ""),
         };
         let mut resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
@@ -591,5 +592,43 @@ async fn load_follows_https_redirects_as_verify_does() {
     let moved = r.take();
     assert_eq!(moved.len(), 30, "one 307 per request");
     assert!(moved.iter().all(|q| q.path == "/moved"));
+    t.backend.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_commands_give_up_a_redirect_loop_after_the_same_hops() {
+    let t = target().await;
+    let r = Redirector::start(t.acceptor.clone(), String::new()).await;
+    let looping = fixture("https/redirect-loop.yaml");
+    let o = support::postdeploy(&[
+        "verify",
+        &looping,
+        "--target",
+        &r.url(),
+        "--insecure",
+        "--no-history",
+        "--junit",
+        s(&t.dir.path().join("loop.xml")),
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let per_request = r.take().len();
+    // The first request and ten redirects.
+    assert_eq!(per_request, 11, "{}", text(&o));
+
+    let (o, summary) = load(
+        &t,
+        "loop",
+        &looping,
+        &r.url(),
+        &["--insecure", "--max-requests", "5"],
+    )
+    .await;
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let l = &summary.expect("summary.json")["requests"]["loop"];
+    let count = l["count"].as_u64().expect("count");
+    assert_eq!(l["errors"]["transport:redirect"], count, "{l}");
+    assert_eq!(r.take().len() as u64, count * per_request as u64);
     t.backend.stop().await;
 }
