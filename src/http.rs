@@ -50,6 +50,9 @@ pub fn apply_defaults(headers: &mut HeaderMap) {
 pub struct HttpOptions {
     /// Accept invalid TLS certificates (self-signed staging targets).
     pub insecure: bool,
+    /// Trusted in addition to the platform's roots (`--cacert`): a private
+    /// CA, or a staging target's own certificate, without `--insecure`.
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Bodies larger than this are not read to the end: the step fails.
     pub max_body: usize,
     /// Connections kept idle per host; a gate needs few, load needs many.
@@ -60,6 +63,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             insecure: false,
+            ca_certs: Vec::new(),
             max_body: 10 * 1024 * 1024,
             pool_max_idle: 8,
         }
@@ -73,7 +77,9 @@ pub enum TransportError {
     Connect(String),
     #[error("name resolution failed: {0}")]
     Dns(String),
-    #[error("TLS failed: {0} (use --insecure for self-signed certificates)")]
+    #[error(
+        "TLS failed: {0} (trust the target's CA with --cacert FILE, or skip verification with --insecure)"
+    )]
     Tls(String),
     #[error("no complete response within {0}")]
     Timeout(String),
@@ -123,10 +129,13 @@ pub struct Client {
 
 impl Client {
     pub fn new(opts: &HttpOptions) -> Result<Self, TransportError> {
+        let tls = crate::tls::client_config(opts.insecure, &opts.ca_certs)
+            .map_err(|e| TransportError::Other(e.to_string()))?;
         let build = |policy: reqwest::redirect::Policy| {
             reqwest::Client::builder()
                 .redirect(policy)
-                .tls_danger_accept_invalid_certs(opts.insecure)
+                // The config `load` uses too: same provider, roots, ALPN.
+                .tls_backend_preconfigured(tls.clone())
                 .pool_max_idle_per_host(opts.pool_max_idle)
                 .default_headers(default_headers().clone())
                 // Another crate in the build (goose) turns on reqwest's
@@ -141,7 +150,12 @@ impl Client {
                 .map_err(|e| TransportError::Other(chain(&e)))
         };
         Ok(Client {
-            follow: build(reqwest::redirect::Policy::limited(10))?,
+            follow: build(reqwest::redirect::Policy::custom(
+                |attempt| match crate::redirect::check(attempt.url(), attempt.previous()) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(e),
+                },
+            ))?,
             manual: build(reqwest::redirect::Policy::none())?,
             max_body: opts.max_body,
         })

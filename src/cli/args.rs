@@ -50,9 +50,13 @@ pub struct RunArgs {
     /// Default per-request timeout (a step's own timeout wins).
     #[arg(long, value_name = "DURATION", value_parser = request_timeout)]
     pub timeout: Option<Duration>,
-    /// Accept invalid TLS certificates.
+    /// Accept any TLS certificate (self-signed staging targets).
     #[arg(long)]
     pub insecure: bool,
+    /// Also trust the CA certificates in this PEM file (one or more: a
+    /// private CA, or the target's self-signed certificate).
+    #[arg(long, env = "POSTDEPLOY_CACERT", value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
     /// Extra request header `Name: value` (repeatable). Values are secrets:
     /// masked in every output.
     #[arg(long = "header", value_name = "NAME: VALUE")]

@@ -40,6 +40,7 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         metrics_path: (!a.no_server_metrics).then(|| a.metrics_path.clone()),
         http: HttpOptions {
             insecure: a.run.insecure,
+            ca_certs: setup.ca_certs.clone(),
             max_body: a.run.max_body,
             pool_max_idle: a.users.max(64) as usize,
         },

@@ -64,6 +64,10 @@ pub fn main() -> std::process::ExitCode {
             };
         }
     };
+    // Our clients name ring in their configs (crate::tls); this is for
+    // rustls users that ask for the process default instead, such as the
+    // reqwest client goose builds and never uses, so they too run on ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -84,6 +84,8 @@ pub struct RunSetup {
     pub vars: BTreeMap<String, String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub target: TargetChoice,
+    /// `--cacert`'s certificates, read before anything is sent.
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Collected once; every report carries it.
     pub provenance: Provenance,
 }
@@ -153,6 +155,11 @@ impl RunSetup {
             tf.register_secrets();
         }
         let labels = crate::provenance::parse_labels(&run.labels).map_err(Error::Usage)?;
+        let ca_certs = match &run.cacert {
+            Some(path) => crate::tls::read_ca_file(path)
+                .map_err(|e| Error::usage(format!("{e}; nothing was sent")))?,
+            None => Vec::new(),
+        };
         let provenance =
             Provenance::from_env().with_flags(run.tf_workspace.as_deref(), run.tf_serial, &labels);
         let vars = run_vars(common, tf.as_ref().map(TfOutputs::vars).unwrap_or_default())?;
@@ -178,6 +185,7 @@ impl RunSetup {
             vars,
             headers,
             target,
+            ca_certs,
             provenance,
         };
         let selected = setup.selected(run)?;

@@ -37,6 +37,7 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     };
     let client = Client::new(&HttpOptions {
         insecure: a.run.insecure,
+        ca_certs: setup.ca_certs.clone(),
         max_body: a.run.max_body,
         ..HttpOptions::default()
     })
