@@ -354,10 +354,8 @@ pub async fn run(
     {
         *monitor.log_error = Some(format!("the interval log could not be finished: {e}"));
     }
+    // Reported with the run's other warnings (`Measurements::interval_log_error`).
     drop(monitor);
-    if let Some(e) = &log_error {
-        sink.event(&Event::LoadWarning { message: e });
-    }
     let ended_at = chrono::Utc::now();
     let generator_cpu = process_cpu()
         .zip(cpu_before)
