@@ -316,6 +316,25 @@ async fn verify_trusts_cacert_and_fails_without() {
     .await;
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
+    // An empty variable (an unset pipeline variable) is no file at all:
+    // the certificate is untrusted, and that is the run's verdict, not a
+    // usage error.
+    let o = support::postdeploy_env(
+        &[
+            "verify",
+            &scenario,
+            "--target",
+            &url,
+            "--no-history",
+            "--junit",
+            s(&t.dir.path().join("empty.xml")),
+        ],
+        &[("POSTDEPLOY_CACERT", "")],
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+
     let (o, report) = verify(&t, "without", &url, &[]).await;
     no_panic(&o);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

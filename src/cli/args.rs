@@ -55,7 +55,7 @@ pub struct RunArgs {
     pub insecure: bool,
     /// Also trust the CA certificates in this PEM file (one or more: a
     /// private CA, or the target's self-signed certificate).
-    #[arg(long, env = "POSTDEPLOY_CACERT", value_name = "FILE")]
+    #[arg(long, env = "POSTDEPLOY_CACERT", value_name = "FILE", value_parser = maybe_empty_path)]
     pub cacert: Option<PathBuf>,
     /// Extra request header `Name: value` (repeatable). Values are secrets:
     /// masked in every output.
@@ -380,6 +380,13 @@ fn max_in_flight(s: &str) -> Result<usize, String> {
         return Err(format!("`{s}`: must be from 1 to {max}"));
     }
     Ok(n as usize)
+}
+
+/// A path that may be empty: pipelines set `POSTDEPLOY_CACERT` from a
+/// variable that is often empty, which means "none" (as an empty
+/// `POSTDEPLOY_TARGET` does), not a usage error.
+fn maybe_empty_path(s: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(s))
 }
 
 const MAX_BODY_CAP: u64 = 1 << 30;

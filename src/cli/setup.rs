@@ -155,10 +155,10 @@ impl RunSetup {
             tf.register_secrets();
         }
         let labels = crate::provenance::parse_labels(&run.labels).map_err(Error::Usage)?;
-        let ca_certs = match &run.cacert {
-            Some(path) => crate::tls::read_ca_file(path)
+        let ca_certs = match run.cacert.as_deref() {
+            Some(path) if !path.as_os_str().is_empty() => crate::tls::read_ca_file(path)
                 .map_err(|e| Error::usage(format!("{e}; nothing was sent")))?,
-            None => Vec::new(),
+            _ => Vec::new(),
         };
         let provenance =
             Provenance::from_env().with_flags(run.tf_workspace.as_deref(), run.tf_serial, &labels);
