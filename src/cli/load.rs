@@ -177,6 +177,9 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         }
     }
     let mut out = super::stdout();
+    if let Some(s) = &measurements.schedule {
+        let _ = writeln!(out, "  {}", report::load::schedule::console_line(s));
+    }
     for r in &verdict.slo_results {
         let mark = if r.passed { "ok      " } else { "BREACHED" };
         let _ = writeln!(out, "  SLO {mark} {}", r.message);

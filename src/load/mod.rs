@@ -245,16 +245,19 @@ pub async fn run(
     let deadline = t0
         .checked_add(opts.duration)
         .ok_or_else(|| LoadError::Invalid("--duration is too long".into()))?;
+    let pacer = opts.rate.map(|r| Arc::new(open::Pacer::new(r)));
     let attack = {
         let sh = shared.clone();
-        let (rate, users, ramp, cap) = (opts.rate, opts.users, opts.ramp, opts.max_in_flight);
+        let pacer = pacer.clone();
+        let (users, ramp, cap) = (opts.users, opts.ramp, opts.max_in_flight);
         async move {
-            match rate {
-                Some(r) => {
-                    open::run(sh, r, cap, deadline).await;
-                    Ok(())
-                }
-                None => goose_driver::run(sh, users, ramp).await,
+            match pacer {
+                Some(p) => open::run(sh, p, cap, deadline)
+                    .await
+                    .map_err(|e| format!("starting the scheduler thread: {e}")),
+                None => goose_driver::run(sh, users, ramp)
+                    .await
+                    .map_err(|e| e.to_string()),
             }
         }
     };
@@ -300,7 +303,7 @@ pub async fn run(
         monitor.tick(ended, true, &shared, &recorders, sink);
     }
     let ended_at = chrono::Utc::now();
-    result.map_err(|e| LoadError::Internal(e.to_string()))?;
+    result.map_err(LoadError::Internal)?;
     let requests = recorders.totals();
     let server = match (before, &metrics_url) {
         // A target that would not let the teardown finish may not answer a
@@ -355,6 +358,7 @@ pub async fn run(
         requests,
         intervals: monitor.intervals,
         server,
+        schedule: pacer.map(|p| p.stats()),
     })
 }
 

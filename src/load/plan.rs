@@ -35,13 +35,6 @@ pub struct ScenarioPlan {
     pub teardown: Vec<StepPlan>,
 }
 
-impl ScenarioPlan {
-    /// Requests one iteration sends when nothing fails.
-    pub fn requests_per_iteration(&self) -> usize {
-        self.steps.len() + self.teardown.len()
-    }
-}
-
 pub struct Plan {
     pub scenarios: Vec<ScenarioPlan>,
     pub names: Vec<Name>,
@@ -182,7 +175,6 @@ mod tests {
         assert!(sc.steps[1].cached.is_none(), "get reads ${{id}}");
         assert_eq!(sc.steps[1].vars, vec!["id".to_string()]);
         assert_eq!(sc.teardown[0].vars, vec!["id".to_string()]);
-        assert_eq!(sc.requests_per_iteration(), 3);
         assert_eq!(plan.names.len(), 3);
     }
 }

@@ -93,6 +93,7 @@ mod tests {
             requests: Default::default(),
             intervals: Vec::new(),
             server: None,
+            schedule: None,
         }
     }
 
