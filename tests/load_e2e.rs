@@ -259,11 +259,12 @@ async fn open_model_keeps_the_offered_rate_when_first_steps_fail() {
         delivered_rate >= 180.0,
         "delivered {delivered_rate}/s of 200/s"
     );
-    // The generator's lateness is reported (the precise figure is the
-    // benchmark's business: a loaded CI machine only bounds it loosely).
+    // The generator's lateness is reported. The precise figure (tens of µs
+    // on an idle machine) is the benchmark's business: a CI machine running
+    // other builds on 2 cores was seen at 3 ms, so this bound is loose.
     let late = &s["lateness_us"];
     let p50 = late["p50"].as_u64().unwrap();
-    assert!(p50 < 2_000, "scheduler p50 lateness {p50} µs");
+    assert!(p50 < 20_000, "scheduler p50 lateness {p50} µs");
     assert!(late["p99"].as_u64().unwrap() >= p50);
     assert!(late["max"].as_u64().unwrap() >= late["p99"].as_u64().unwrap());
     let h = support::decode_histogram(late["histogram"].as_str().unwrap());
