@@ -22,7 +22,7 @@ use super::open::Pacer;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
 use super::recorder::{Failure, Recorders};
 use super::stop::Stop;
-use crate::check::{self, Context};
+use crate::check::{self, Context, Observed};
 use crate::http::TransportError;
 use crate::prepare::prepare;
 use crate::scenario::template::{Scope, redact};
@@ -226,26 +226,43 @@ async fn step(
         schemas: &plan.loaded.schemas,
         max_latency: None,
     };
-    let results = check::evaluate(&s.step.expect, &resp, &ctx);
-    let mut reason = results.into_iter().find(|r| !r.passed);
+    // One parse of the body, shared by the checks and the captures, and
+    // strings only for a failure.
+    let obs = Observed::new(&resp);
+    let mut why = check::first_failure(&s.checks, &s.step.expect, &obs, &ctx).map(Why::Check);
     let mut captured = Vec::new();
-    if s.has_captures && reason.is_none() {
-        let (values, failures) = check::capture(&s.step.capture, &resp);
-        reason = failures.into_iter().next();
+    if s.has_captures && why.is_none() {
+        let (values, failures) = check::capture_from(&s.step.capture, &obs);
+        why = failures.into_iter().next().map(Why::Capture);
         captured = values;
     }
     let latency_us = u64::try_from(resp.latency.as_micros()).unwrap_or(u64::MAX);
-    let example = || match &reason {
-        Some(r) => redact(&r.describe(), scope.secrets()),
+    let example = || match &why {
+        Some(Why::Check(i)) => check::entry_results(&s.step.expect, s.checks[*i], &obs, &ctx)
+            .into_iter()
+            .find(|r| !r.passed)
+            .map(|r| redact(&r.describe(), scope.secrets()))
+            .unwrap_or_default(),
+        Some(Why::Capture(r)) => redact(&r.describe(), scope.secrets()),
         None => String::new(),
     };
-    let failure = reason.as_ref().map(|r| Failure {
-        key: &r.reason_key,
+    let failure = why.as_ref().map(|w| Failure {
+        key: match w {
+            Why::Check(i) => &s.reason_keys[*i],
+            Why::Capture(r) => &r.reason_key,
+        },
         example: &example,
     });
     sh.recorders.record(s.name, Some(latency_us), failure);
     Outcome {
-        passed: reason.is_none(),
+        passed: why.is_none(),
         captured,
     }
+}
+
+/// Why a response failed: the index of its first failing check (its
+/// result is rebuilt only to describe it), or a capture that found nothing.
+enum Why {
+    Check(usize),
+    Capture(check::AssertionResult),
 }
