@@ -12,7 +12,7 @@ use std::time::Duration;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use postdeploy::load::model::{
     FailureReason, IntervalHistograms, IntervalStats, Measurements, Model, RequestStats,
-    ScenarioInfo, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
+    ScenarioInfo, ScheduleStats, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
 use postdeploy::report::load::{self, Provenance, hgrm, hlog, html, summary};
 use postdeploy::scenario::model::Slo;
@@ -151,6 +151,7 @@ fn fixture() -> (Measurements, Vec<IntervalHistograms>) {
         scrapes: None,
         shards: Vec::new(),
         requests,
+        schedule: None,
         server: Some(ServerCheck {
             routes: vec![
                 ServerRoute {
@@ -273,6 +274,53 @@ fn summary_matches_schema_with_exact_percentiles() {
     assert_eq!(all["latency_ms"]["min"].as_f64(), Some(0.3));
     assert_eq!(doc["server"]["warnings"].as_array().unwrap().len(), 1);
     assert_eq!(doc["passed"], false);
+}
+
+#[test]
+fn open_model_schedule_shows_offered_beside_delivered_and_the_generators_lateness() {
+    let mut m = measurements();
+    // Closed model: no schedule at all.
+    assert_eq!(summary_of(&m)["schedule"], Value::Null);
+    let mut lateness = new_histogram();
+    for us in 1..=100u64 {
+        lateness.record(us * 10).unwrap();
+    }
+    m.schedule = Some(ScheduleStats {
+        offered_rate: 200.0,
+        delivered_rate: 100.0 / 3.0,
+        offered: 600,
+        delivered: 100,
+        window: Duration::from_secs(3),
+        lateness: lateness.clone(),
+    });
+    let doc = summary_of(&m);
+    support::validate_summary(&doc);
+    let s = &doc["schedule"];
+    assert_eq!(s["offered_rate"], 200.0);
+    assert_eq!(s["offered"], 600);
+    assert_eq!(s["delivered"], 100);
+    assert_eq!(s["window_s"], 3.0);
+    assert_eq!(s["lateness_us"]["p50"], 500);
+    assert_eq!(s["lateness_us"]["p99"], 990);
+    assert_eq!(s["lateness_us"]["max"], 1000);
+    let back = support::decode_histogram(s["lateness_us"]["histogram"].as_str().unwrap());
+    assert_eq!(back, lateness);
+    let line = load::schedule::console_line(m.schedule.as_ref().unwrap());
+    assert_eq!(
+        line,
+        "schedule: offered 200.0 req/s, delivered 33.3 req/s (100 of 600 slots); \
+         generator lateness p50 0.500 ms, p99 0.990 ms, max 1.000 ms"
+    );
+    let page = html::render(
+        &settings(),
+        &m,
+        &judge_load(&m, &slos()),
+        &Provenance::default(),
+        &["summary.json".into()],
+    )
+    .unwrap();
+    assert!(page.contains("Schedule (open model)"));
+    assert!(page.contains("<td>200.0</td><td>33.3</td><td>100 of 600</td><td>0.500</td>"));
 }
 
 #[test]

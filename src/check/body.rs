@@ -1,5 +1,7 @@
 //! JSONPath body assertions and header assertions.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
@@ -16,6 +18,55 @@ fn select(path: &JsonPath, json: &Value) -> Option<Value> {
         1 => Some(nodes[0].clone()),
         _ => Some(Value::Array(nodes.into_iter().cloned().collect())),
     }
+}
+
+/// The node a path made only of member names and non-negative indices
+/// (`$.a.b[0]`, `$['a']`) selects, found without building a node list.
+/// `None`: the path has other selectors; `Some(None)`: it selects nothing.
+fn select_plain<'v>(source: &str, json: &'v Value) -> Option<Option<&'v Value>> {
+    let mut rest = source.trim().strip_prefix('$')?;
+    let mut node = Some(json);
+    while !rest.is_empty() {
+        let (next, key) = if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            let name = &r[..end];
+            let shorthand = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !shorthand {
+                return None;
+            }
+            (&r[end..], Ok(name))
+        } else if let Some(r) = rest.strip_prefix("['") {
+            let end = r.find('\'')?;
+            let name = &r[..end];
+            if name.contains('\\') {
+                return None;
+            }
+            (r[end + 1..].strip_prefix(']')?, Ok(name))
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            let digits = &r[..end];
+            if digits.is_empty()
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || (digits.len() > 1 && digits.starts_with('0'))
+            {
+                return None;
+            }
+            (&r[end + 1..], Err(digits.parse::<usize>().ok()?))
+        } else {
+            return None;
+        };
+        node = match (node, key) {
+            (Some(Value::Object(m)), Ok(name)) => m.get(name),
+            (Some(Value::Array(a)), Err(i)) => a.get(i),
+            _ => None,
+        };
+        rest = next;
+    }
+    Some(node)
 }
 
 /// The first node a path selects, for captures and distinct counts.
@@ -64,6 +115,116 @@ fn json_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// An expected value with its templates rendered; borrowed (no copy) when
+/// it has none, which is the usual case.
+fn render_cow<'v>(scope: &Scope, v: &'v Value) -> Result<Cow<'v, Value>, String> {
+    fn templated(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains("${"),
+            Value::Array(a) => a.iter().any(templated),
+            Value::Object(m) => m.iter().any(|(k, x)| k.contains("${") || templated(x)),
+            _ => false,
+        }
+    }
+    if templated(v) {
+        scope.render_json(v).map(Cow::Owned)
+    } else {
+        Ok(Cow::Borrowed(v))
+    }
+}
+
+fn has_value_ops(b: &BodyAssert) -> bool {
+    b.equals.is_some()
+        || b.not_equals.is_some()
+        || b.matches.is_some()
+        || b.contains.is_some()
+        || b.length.is_some()
+        || b.json_type.is_some()
+        || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some)
+}
+
+fn contains_ok(v: &Value, want: &Value) -> bool {
+    match (v, want) {
+        (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
+        (Value::Array(a), w) => a.iter().any(|x| json_eq(x, w)),
+        (Value::Object(m), Value::String(k)) => m.contains_key(k),
+        _ => false,
+    }
+}
+
+fn length_of(v: &Value) -> Option<usize> {
+    match v {
+        Value::String(s) => Some(s.chars().count()),
+        Value::Array(a) => Some(a.len()),
+        Value::Object(m) => Some(m.len()),
+        _ => None,
+    }
+}
+
+fn type_ok(t: JsonType, v: &Value) -> bool {
+    let name = json_type_name(v);
+    match t {
+        JsonType::Number => matches!(v, Value::Number(_)),
+        JsonType::Integer => name == "integer" || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        JsonType::String => name == "string",
+        JsonType::Boolean => name == "boolean",
+        JsonType::Array => name == "array",
+        JsonType::Object => name == "object",
+        JsonType::Null => name == "null",
+    }
+}
+
+/// Whether every check of `b` passes: the verdict of [`assert`] without
+/// building its results. Nothing is allocated for a path of plain names
+/// and indices and an expected value without templates; a path selecting
+/// several nodes takes the full path.
+pub(super) fn passes(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> bool {
+    let Ok(json) = obs.json() else {
+        return false;
+    };
+    let value = match select_plain(&b.path.source, json) {
+        Some(v) => v,
+        None => {
+            let nodes = b.path.path.query(json).all();
+            if nodes.len() > 1 {
+                return assert(b, obs, scope).iter().all(|r| r.passed);
+            }
+            nodes.first().copied()
+        }
+    };
+    if b.exists.is_some_and(|want| value.is_some() != want) {
+        return false;
+    }
+    if !has_value_ops(b) {
+        return true;
+    }
+    let Some(v) = value else {
+        return false;
+    };
+    let eq = |e: &Option<serde_saphyr::Spanned<Value>>, same: bool| {
+        e.as_ref()
+            .is_none_or(|e| render_cow(scope, &e.value).is_ok_and(|want| json_eq(v, &want) == same))
+    };
+    eq(&b.equals, true)
+        && eq(&b.not_equals, false)
+        && [("<", b.lt), ("<=", b.le), (">", b.gt), (">=", b.ge)]
+            .iter()
+            .all(|(op, bound)| {
+                bound.is_none_or(|bound| v.as_f64().is_some_and(|x| compare(op, x, bound)))
+            })
+        && b.matches.as_ref().is_none_or(|p| match v {
+            Value::String(s) => p.0.is_match(s),
+            other => p.0.is_match(&other.to_string()),
+        })
+        && b.contains
+            .as_ref()
+            .is_none_or(|c| render_cow(scope, &c.value).is_ok_and(|want| contains_ok(v, &want)))
+        && b.length
+            .as_ref()
+            .is_none_or(|cmp| length_ok(cmp, length_of(v)))
+        && b.json_type.is_none_or(|t| type_ok(t, v))
+}
+
 pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<AssertionResult> {
     let subject = b.path.source.clone();
     let r = |expected: String, actual: String, ok: bool| {
@@ -91,14 +252,7 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
             got == want,
         ));
     }
-    let has_value_ops = b.equals.is_some()
-        || b.not_equals.is_some()
-        || b.matches.is_some()
-        || b.contains.is_some()
-        || b.length.is_some()
-        || b.json_type.is_some()
-        || [b.lt, b.le, b.gt, b.ge].iter().any(Option::is_some);
-    if !has_value_ops {
+    if !has_value_ops(b) {
         return out;
     }
     let Some(v) = value else {
@@ -148,24 +302,14 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
     if let Some(c) = &b.contains {
         match render(&c.value) {
             Ok(want) => {
-                let ok = match (&v, &want) {
-                    (Value::String(s), Value::String(w)) => s.contains(w.as_str()),
-                    (Value::Array(a), w) => a.iter().any(|x| json_eq(x, w)),
-                    (Value::Object(m), Value::String(k)) => m.contains_key(k),
-                    _ => false,
-                };
+                let ok = contains_ok(&v, &want);
                 out.push(r(format!("contains {}", show(&want)), show(&v), ok));
             }
             Err(err) => out.push(r("contains (template)".into(), err, false)),
         }
     }
     if let Some(cmp) = &b.length {
-        let len = match &v {
-            Value::String(s) => Some(s.chars().count()),
-            Value::Array(a) => Some(a.len()),
-            Value::Object(m) => Some(m.len()),
-            _ => None,
-        };
+        let len = length_of(&v);
         let (expected, ok) = length_check(cmp, len);
         let actual = match len {
             Some(n) => format!("length {n}"),
@@ -175,15 +319,7 @@ pub(super) fn assert(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> Vec<A
     }
     if let Some(t) = b.json_type {
         let name = json_type_name(&v);
-        let ok = match t {
-            JsonType::Number => matches!(v, Value::Number(_)),
-            JsonType::Integer => name == "integer" || v.as_f64().is_some_and(|f| f.fract() == 0.0),
-            JsonType::String => name == "string",
-            JsonType::Boolean => name == "boolean",
-            JsonType::Array => name == "array",
-            JsonType::Object => name == "object",
-            JsonType::Null => name == "null",
-        };
+        let ok = type_ok(t, &v);
         let want = serde_json::to_value(t)
             .ok()
             .and_then(|x| x.as_str().map(String::from))
@@ -203,32 +339,79 @@ fn compare(op: &str, x: f64, bound: f64) -> bool {
     }
 }
 
-fn length_check(cmp: &Comparison, len: Option<usize>) -> (String, bool) {
+fn length_bounds(ops: &crate::scenario::model::NumOps) -> [(&'static str, Option<f64>); 5] {
+    [
+        ("==", ops.equals),
+        ("<", ops.lt),
+        ("<=", ops.le),
+        (">", ops.gt),
+        (">=", ops.ge),
+    ]
+}
+
+fn length_ok(cmp: &Comparison, len: Option<usize>) -> bool {
     match cmp {
-        Comparison::Exactly(n) => (format!("length == {n}"), len == Some(*n as usize)),
+        Comparison::Exactly(n) => len == Some(*n as usize),
         Comparison::Ops(ops) => {
-            let mut parts = Vec::new();
-            let mut ok = len.is_some();
             let l = len.unwrap_or(0) as f64;
-            for (op, bound) in [
-                ("==", ops.equals),
-                ("<", ops.lt),
-                ("<=", ops.le),
-                (">", ops.gt),
-                (">=", ops.ge),
-            ] {
-                if let Some(b) = bound {
-                    parts.push(format!("{op} {b}"));
-                    ok &= if op == "==" {
-                        l == b
-                    } else {
-                        compare(op, l, b)
-                    };
-                }
-            }
+            len.is_some()
+                && length_bounds(ops).iter().all(|(op, bound)| {
+                    bound.is_none_or(|b| {
+                        if *op == "==" {
+                            l == b
+                        } else {
+                            compare(op, l, b)
+                        }
+                    })
+                })
+        }
+    }
+}
+
+fn length_check(cmp: &Comparison, len: Option<usize>) -> (String, bool) {
+    let ok = length_ok(cmp, len);
+    match cmp {
+        Comparison::Exactly(n) => (format!("length == {n}"), ok),
+        Comparison::Ops(ops) => {
+            let parts: Vec<String> = length_bounds(ops)
+                .iter()
+                .filter_map(|(op, bound)| bound.map(|b| format!("{op} {b}")))
+                .collect();
             (format!("length {}", parts.join(" and ")), ok)
         }
     }
+}
+
+pub(super) fn header_subject(name: &str) -> String {
+    format!("header {}", name.to_ascii_lowercase())
+}
+
+/// Whether every check of a header expectation passes: the verdict of
+/// [`header`] without its strings (templated values take the full path).
+pub(super) fn header_passes(name: &str, h: &HeaderExpect, resp: &Response, scope: &Scope) -> bool {
+    let templated = |s: &Option<serde_saphyr::Spanned<String>>| {
+        s.as_ref().is_some_and(|e| e.value.contains("${"))
+    };
+    if templated(&h.equals) || templated(&h.contains) {
+        return header(name, h, resp, scope).iter().all(|r| r.passed);
+    }
+    let values = || {
+        resp.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()))
+    };
+    h.present
+        .is_none_or(|want| values().next().is_some() == want)
+        && h.equals
+            .as_ref()
+            .is_none_or(|e| values().any(|v| v == e.value.as_str()))
+        && h.matches
+            .as_ref()
+            .is_none_or(|p| values().any(|v| p.0.is_match(&v)))
+        && h.contains
+            .as_ref()
+            .is_none_or(|c| values().any(|v| v.contains(c.value.as_str())))
 }
 
 pub(super) fn header(
@@ -237,7 +420,7 @@ pub(super) fn header(
     resp: &Response,
     scope: &Scope,
 ) -> Vec<AssertionResult> {
-    let subject = format!("header {}", name.to_ascii_lowercase());
+    let subject = header_subject(name);
     let values: Vec<String> = resp
         .headers
         .get_all(name)

@@ -60,8 +60,9 @@ fn empty(m: &MetricAssert, subject: String, expected: String, what: String) -> A
     r
 }
 
-pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> AssertionResult {
-    let subject = if let Some(f) = &m.family {
+/// What a metric assertion looks at, as its results and reason key name it.
+pub(super) fn subject(m: &MetricAssert) -> String {
+    if let Some(f) = &m.family {
         format!("metric {}", f.value)
     } else if let Some(s) = &m.sample {
         format!("metric {}", s.source)
@@ -78,7 +79,11 @@ pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> Ass
         )
     } else {
         "metric".into()
-    };
+    }
+}
+
+pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> AssertionResult {
+    let subject = subject(m);
     let expo = match obs.metrics() {
         Ok(e) => e,
         Err(e) => return AssertionResult::new(Kind::Metric, subject, "Prometheus text", e, false),

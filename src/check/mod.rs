@@ -90,6 +90,29 @@ pub enum Kind {
     Lines,
 }
 
+impl Kind {
+    /// The kind as `summary.json` and reason keys spell it (its serde name).
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Status => "status",
+            Kind::Latency => "latency",
+            Kind::Header => "header",
+            Kind::Body => "body",
+            Kind::Schema => "schema",
+            Kind::Metric => "metric",
+            Kind::Distinct => "distinct",
+            Kind::Capture => "capture",
+            Kind::ExitCode => "exit_code",
+            Kind::Lines => "lines",
+        }
+    }
+
+    /// The stable key of a failure: kind and subject, no values.
+    pub fn reason_key(self, subject: &str) -> String {
+        format!("{}:{subject}", self.key())
+    }
+}
+
 /// The verdict on one expectation: what was expected beside what came back,
 /// so a report can show both without re-deriving anything.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -127,14 +150,7 @@ impl AssertionResult {
         passed: bool,
     ) -> Self {
         let subject = subject.into();
-        let reason_key = format!(
-            "{}:{}",
-            serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            subject
-        );
+        let reason_key = kind.reason_key(&subject);
         AssertionResult {
             kind,
             subject,
@@ -155,41 +171,158 @@ pub struct Context<'a> {
     pub max_latency: Option<Duration>,
 }
 
-/// Judges one response. Order: status first (the most telling failure),
-/// then latency, headers, schema, body and metrics.
+/// One expectation of a step, in the order [`evaluate`] judges them. Under
+/// load a response is first judged entry by entry to a bare pass or fail
+/// ([`first_failure`]); the results, and the strings in them, are built only
+/// for a failing entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    Status,
+    Latency,
+    /// Index into the (sorted) `headers` map.
+    Header(usize),
+    Schema,
+    Body(usize),
+    Metric(usize),
+}
+
+/// The entries of `expect`. Order: status first (the most telling
+/// failure), then latency, headers, schema, body and metrics.
+pub fn entries(expect: &Expect, max_latency: bool) -> Vec<Entry> {
+    let mut out = Vec::new();
+    if expect.status.is_some() {
+        out.push(Entry::Status);
+    }
+    if max_latency {
+        out.push(Entry::Latency);
+    }
+    out.extend((0..expect.headers.len()).map(Entry::Header));
+    if expect.schema.is_some() {
+        out.push(Entry::Schema);
+    }
+    out.extend((0..expect.body.len()).map(Entry::Body));
+    out.extend((0..expect.metrics.len()).map(Entry::Metric));
+    out
+}
+
+/// The reason key every failure of `entry` is counted under; the same as
+/// the `reason_key` of its results, computed once instead of per response.
+pub fn reason_key(expect: &Expect, entry: Entry) -> String {
+    match entry {
+        Entry::Status => Kind::Status.reason_key("status"),
+        Entry::Latency => Kind::Latency.reason_key("latency"),
+        Entry::Header(i) => {
+            let name = expect.headers.keys().nth(i).map(String::as_str);
+            Kind::Header.reason_key(&body::header_subject(name.unwrap_or_default()))
+        }
+        Entry::Schema => {
+            let name = expect.schema.as_ref().map(|n| n.value.as_str());
+            Kind::Schema.reason_key(&format!("schema {}", name.unwrap_or_default()))
+        }
+        Entry::Body(i) => Kind::Body.reason_key(&expect.body[i].path.source),
+        Entry::Metric(i) => Kind::Metric.reason_key(&metrics::subject(&expect.metrics[i].value)),
+    }
+}
+
+/// The results of one entry, as [`evaluate`] gives them.
+pub fn entry_results(
+    expect: &Expect,
+    entry: Entry,
+    obs: &Observed<'_>,
+    ctx: &Context<'_>,
+) -> Vec<AssertionResult> {
+    let resp = obs.response;
+    match entry {
+        Entry::Status => expect
+            .status
+            .iter()
+            .map(|spec| {
+                let ok = spec.0.iter().any(|m| m.matches(resp.status));
+                AssertionResult::new(
+                    Kind::Status,
+                    "status",
+                    spec.to_string(),
+                    resp.status.to_string(),
+                    ok,
+                )
+            })
+            .collect(),
+        Entry::Latency => ctx
+            .max_latency
+            .iter()
+            .map(|budget| {
+                AssertionResult::new(
+                    Kind::Latency,
+                    "latency",
+                    format!("<= {}", fmt_duration(*budget)),
+                    fmt_duration(resp.latency),
+                    resp.latency <= *budget,
+                )
+            })
+            .collect(),
+        Entry::Header(i) => match expect.headers.iter().nth(i) {
+            Some((name, h)) => body::header(name, h, resp, ctx.scope),
+            None => Vec::new(),
+        },
+        Entry::Schema => expect
+            .schema
+            .iter()
+            .map(|name| schema(&name.value, obs, ctx.schemas))
+            .collect(),
+        Entry::Body(i) => body::assert(&expect.body[i], obs, ctx.scope),
+        Entry::Metric(i) => vec![metrics::assert(&expect.metrics[i].value, obs, ctx.scope)],
+    }
+}
+
+/// Whether every result of `entry` passes: the verdict of
+/// [`entry_results`], reached without building them where it can be (no
+/// allocation for status, plain headers and body assertions, beyond the
+/// body's one JSON parse).
+fn entry_passes(expect: &Expect, entry: Entry, obs: &Observed<'_>, ctx: &Context<'_>) -> bool {
+    let resp = obs.response;
+    match entry {
+        Entry::Status => expect
+            .status
+            .as_ref()
+            .is_none_or(|spec| spec.0.iter().any(|m| m.matches(resp.status))),
+        Entry::Latency => ctx.max_latency.is_none_or(|b| resp.latency <= b),
+        Entry::Header(i) => expect
+            .headers
+            .iter()
+            .nth(i)
+            .is_none_or(|(name, h)| body::header_passes(name, h, resp, ctx.scope)),
+        Entry::Schema => expect.schema.as_ref().is_none_or(|name| {
+            match (ctx.schemas.get(&name.value), obs.json()) {
+                (Some(v), Ok(json)) => v.is_valid(json),
+                _ => false,
+            }
+        }),
+        Entry::Body(i) => body::passes(&expect.body[i], obs, ctx.scope),
+        Entry::Metric(_) => entry_results(expect, entry, obs, ctx)
+            .iter()
+            .all(|r| r.passed),
+    }
+}
+
+/// The index (into `entries`) of the first entry with a failing result,
+/// None when the response passes them all.
+pub fn first_failure(
+    entries: &[Entry],
+    expect: &Expect,
+    obs: &Observed<'_>,
+    ctx: &Context<'_>,
+) -> Option<usize> {
+    entries
+        .iter()
+        .position(|e| !entry_passes(expect, *e, obs, ctx))
+}
+
+/// Judges one response: every result of every entry, in order.
 pub fn evaluate(expect: &Expect, resp: &Response, ctx: &Context<'_>) -> Vec<AssertionResult> {
     let obs = Observed::new(resp);
     let mut out = Vec::new();
-    if let Some(spec) = &expect.status {
-        let ok = spec.0.iter().any(|m| m.matches(resp.status));
-        out.push(AssertionResult::new(
-            Kind::Status,
-            "status",
-            spec.to_string(),
-            resp.status.to_string(),
-            ok,
-        ));
-    }
-    if let Some(budget) = ctx.max_latency {
-        out.push(AssertionResult::new(
-            Kind::Latency,
-            "latency",
-            format!("<= {}", fmt_duration(budget)),
-            fmt_duration(resp.latency),
-            resp.latency <= budget,
-        ));
-    }
-    for (name, h) in &expect.headers {
-        out.extend(body::header(name, h, resp, ctx.scope));
-    }
-    if let Some(name) = &expect.schema {
-        out.push(schema(&name.value, &obs, ctx.schemas));
-    }
-    for b in &expect.body {
-        out.extend(body::assert(b, &obs, ctx.scope));
-    }
-    for m in &expect.metrics {
-        out.push(metrics::assert(&m.value, &obs, ctx.scope));
+    for e in entries(expect, ctx.max_latency.is_some()) {
+        out.extend(entry_results(expect, e, &obs, ctx));
     }
     out
 }
@@ -252,15 +385,24 @@ pub fn capture(
     captures: &std::collections::BTreeMap<String, Capture>,
     resp: &Response,
 ) -> (Vec<(String, Value)>, Vec<AssertionResult>) {
-    let obs = Observed::new(resp);
+    capture_from(captures, &Observed::new(resp))
+}
+
+/// [`capture`] from views already parsed (by the step's assertions), so a
+/// body is parsed once.
+pub fn capture_from(
+    captures: &std::collections::BTreeMap<String, Capture>,
+    obs: &Observed<'_>,
+) -> (Vec<(String, Value)>, Vec<AssertionResult>) {
+    let resp = obs.response;
     let mut values = Vec::new();
     let mut failures = Vec::new();
     for (name, cap) in captures {
         let got: Result<Value, String> = match cap {
-            Capture::Path(p) => body::first(&p.path, &obs).map_err(|e| format!("{} {e}", p.source)),
+            Capture::Path(p) => body::first(&p.path, obs).map_err(|e| format!("{} {e}", p.source)),
             Capture::Source(src) => {
                 if let Some(p) = &src.path {
-                    body::first(&p.path, &obs).map_err(|e| format!("{} {e}", p.source))
+                    body::first(&p.path, obs).map_err(|e| format!("{} {e}", p.source))
                 } else if let Some(h) = &src.header {
                     resp.headers
                         .get(h.as_str())
@@ -382,5 +524,108 @@ pub fn excerpt(body: &[u8], max: usize) -> String {
         format!("{}…", flat.chars().take(max).collect::<String>())
     } else {
         flat
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn response(status: u16, body: &Value) -> Response {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.append("x-many", "a".parse().unwrap());
+        headers.append("x-many", "b-1".parse().unwrap());
+        Response {
+            status,
+            headers,
+            body: bytes::Bytes::from(body.to_string()),
+            latency: Duration::from_millis(3),
+        }
+    }
+
+    /// The quick pass/fail of every entry must be the verdict of its full
+    /// results, and the precomputed reason keys their keys, or load and
+    /// verify would judge the same answer differently.
+    #[test]
+    fn quick_verdicts_and_reason_keys_agree_with_the_full_results() {
+        let expect: Expect = serde_saphyr::from_str(
+            r#"
+status: [200, 2xx]
+headers:
+  Content-Type: { matches: "^application/json", contains: "json", present: true }
+  x-many: { equals: "b-1" }
+  x-absent: { present: false }
+  x-templated: { equals: "${id}" }
+body:
+  - { path: $.ok, equals: true }
+  - { path: $.ok, not_equals: false, type: boolean }
+  - { path: "$.n", ">": 1, "<=": 5 }
+  - { path: "$['n']", equals: 3.0 }
+  - { path: $.s, matches: "^he", length: { ">=": 2, "<": 10 }, contains: "ll" }
+  - { path: "$.a[1]", equals: 2 }
+  - { path: $.a, length: 3, contains: 2, type: array }
+  - { path: "$.a[*]", length: 3 }
+  - { path: $.o.k, equals: "${id}" }
+  - { path: $.o, contains: k, exists: true }
+  - { path: $.missing, exists: false }
+  - { path: $.missing, equals: 1 }
+  - { path: $.n, type: integer }
+  - { path: $.s, matches: "^\\d+$" }
+  - { path: "$..k", equals: "x" }
+"#,
+        )
+        .expect("expectations");
+        let scope = Scope::new([("id".to_string(), json!("v"))].into());
+        let schemas = Schemas::new();
+        let ctx = Context {
+            scope: &scope,
+            schemas: &schemas,
+            max_latency: Some(Duration::from_millis(5)),
+        };
+        let bodies = [
+            json!({"ok": true, "n": 3, "s": "hello", "a": [1, 2, 3], "o": {"k": "v"}}),
+            json!({"ok": false, "n": 7.5, "s": "h", "a": [], "o": {"k": "x"}, "missing": 1}),
+            json!({"ok": "true", "n": "3", "s": 12, "a": {"1": 2}, "o": []}),
+            json!([1, 2]),
+            json!(null),
+        ];
+        let mut failures = 0;
+        for (status, body) in [200, 201, 404]
+            .into_iter()
+            .zip(bodies.iter().cycle())
+            .chain(bodies.iter().map(|b| (200, b)))
+        {
+            let resp = response(status, body);
+            let obs = Observed::new(&resp);
+            let all = entries(&expect, true);
+            let mut full = Vec::new();
+            for e in &all {
+                let results = entry_results(&expect, *e, &obs, &ctx);
+                let ok = results.iter().all(|r| r.passed);
+                failures += usize::from(!ok);
+                assert_eq!(
+                    entry_passes(&expect, *e, &obs, &ctx),
+                    ok,
+                    "{e:?} on {body}: {results:?}"
+                );
+                let key = reason_key(&expect, *e);
+                assert!(
+                    results.iter().all(|r| r.reason_key == key),
+                    "{key} {results:?}"
+                );
+                full.extend(results);
+            }
+            assert_eq!(full, evaluate(&expect, &resp, &ctx));
+            let first = first_failure(&all, &expect, &obs, &ctx);
+            assert_eq!(
+                first.map(|i| reason_key(&expect, all[i])),
+                full.iter()
+                    .find(|r| !r.passed)
+                    .map(|r| r.reason_key.clone())
+            );
+        }
+        assert!(failures > 20, "the cases must exercise failures too");
     }
 }

@@ -128,6 +128,9 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
             }
         );
     }
+    if let Some(s) = &m.schedule {
+        let _ = writeln!(out, "  {}", report::load::schedule::console_line(s));
+    }
     for r in &verdict.slo_results {
         let mark = if r.passed { "ok      " } else { "BREACHED" };
         let _ = writeln!(out, "  SLO {mark} {}", r.message);

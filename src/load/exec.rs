@@ -12,16 +12,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use super::client::{LoadClient, Ready};
 use super::model::StopReason;
+use super::open::Pacer;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
 use super::recorder::{Failure, Recorders};
 use super::stop::Stop;
-use crate::check::{self, Context};
+use crate::check::{self, Context, Observed};
 use crate::http::TransportError;
 use crate::prepare::prepare;
 use crate::scenario::template::{Scope, redact};
@@ -71,29 +72,15 @@ impl Shared {
 }
 
 /// When the steps of an iteration are meant to be sent.
-#[derive(Debug, Clone, Copy)]
-pub enum Timing {
+#[derive(Clone, Copy)]
+pub enum Timing<'a> {
     /// As soon as the previous step (and its think time) is done; latency
     /// from the actual send.
     Closed,
-    /// Step `j` of the iteration is due at `t0 + (slot + j) / rate` and is
-    /// measured from that intended time even when sent late.
-    Open { t0: Instant, slot: u64, rate: f64 },
-}
-
-impl Timing {
-    fn due(&self, j: u64) -> Option<Instant> {
-        match *self {
-            Timing::Closed => None,
-            // Checked: a due time past what `Instant` holds means "now";
-            // the CLI's ranges keep real runs far from it.
-            Timing::Open { t0, slot, rate } => {
-                Duration::try_from_secs_f64(slot.saturating_add(j) as f64 / rate)
-                    .ok()
-                    .and_then(|d| t0.checked_add(d))
-            }
-        }
-    }
+    /// On the open model's schedule: the first step at `first`, each later
+    /// one at the next slot `pacer` hands it; every request is measured from
+    /// its slot's time even when sent late.
+    Open { first: Instant, pacer: &'a Pacer },
 }
 
 struct Outcome {
@@ -104,30 +91,41 @@ struct Outcome {
 /// Runs one iteration of scenario `sc`. Teardown steps run whenever the
 /// variables they need were captured, even after a stop, so a run never
 /// leaves behind what it created.
-pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
+pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>) {
     let plan = &sh.plan.scenarios[sc];
+    let pacer = match timing {
+        Timing::Open { pacer, .. } => Some(pacer),
+        Timing::Closed => None,
+    };
     // Cloned only when the iteration captures something.
     let mut local: Option<Scope> = None;
-    let mut j = 0u64;
+    let mut first = true;
     for s in &plan.steps {
         if sh.stop.is_set() {
             break;
         }
-        let due = timing.due(j);
-        j += 1;
-        if let Some(due) = due {
-            if !sh
-                .stop
-                .sleep(due.saturating_duration_since(Instant::now()))
-                .await
-            {
-                break;
-            }
-        }
+        let due = match timing {
+            Timing::Closed => None,
+            Timing::Open { first: at, .. } if first => Some(at),
+            // No slot: the schedule is over.
+            Timing::Open { pacer, .. } => match pacer.next_slot().await {
+                Some(at) => Some(at),
+                None => break,
+            },
+        };
+        first = false;
         if !sh.admit() {
             break;
         }
-        let out = step(sh, plan, s, local.as_ref().unwrap_or(&plan.base), due).await;
+        let out = step(
+            sh,
+            plan,
+            s,
+            local.as_ref().unwrap_or(&plan.base),
+            due,
+            pacer,
+        )
+        .await;
         if !out.captured.is_empty() {
             let scope = local.get_or_insert_with(|| plan.base.clone());
             for (k, v) in out.captured {
@@ -135,7 +133,8 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
             }
         }
         if !out.passed {
-            // Later steps usually depend on this one; as in verify, skip them.
+            // Later steps usually depend on this one; as in verify, skip
+            // them (in the open model their slots go to other iterations).
             break;
         }
         if let (Timing::Closed, Some(think)) = (timing, s.step.think) {
@@ -149,12 +148,12 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing) {
         if s.vars.iter().any(|v| scope.get(v).is_none()) {
             continue;
         }
-        let due = timing.due(j);
-        j += 1;
-        if let Some(due) = due.filter(|d| *d > Instant::now()) {
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let out = step(sh, plan, s, scope, due).await;
+        // After the schedule is over, teardown goes out at once.
+        let due = match pacer {
+            Some(p) => p.next_slot().await,
+            None => None,
+        };
+        let out = step(sh, plan, s, scope, due, pacer).await;
         if !out.captured.is_empty() {
             let scope = local.get_or_insert_with(|| plan.base.clone());
             for (k, v) in out.captured {
@@ -170,6 +169,7 @@ async fn step(
     s: &StepPlan,
     scope: &Scope,
     due: Option<Instant>,
+    pacer: Option<&Pacer>,
 ) -> Outcome {
     let failed = Outcome {
         passed: false,
@@ -204,6 +204,9 @@ async fn step(
         },
     };
     let from = due.unwrap_or_else(Instant::now);
+    if let (Some(p), Some(due)) = (pacer, due) {
+        p.sent(due);
+    }
     let resp = match sh.client.send(ready, from).await {
         Ok(r) => r,
         Err(e) => {
@@ -223,26 +226,43 @@ async fn step(
         schemas: &plan.loaded.schemas,
         max_latency: None,
     };
-    let results = check::evaluate(&s.step.expect, &resp, &ctx);
-    let mut reason = results.into_iter().find(|r| !r.passed);
+    // One parse of the body, shared by the checks and the captures, and
+    // strings only for a failure.
+    let obs = Observed::new(&resp);
+    let mut why = check::first_failure(&s.checks, &s.step.expect, &obs, &ctx).map(Why::Check);
     let mut captured = Vec::new();
-    if s.has_captures && reason.is_none() {
-        let (values, failures) = check::capture(&s.step.capture, &resp);
-        reason = failures.into_iter().next();
+    if s.has_captures && why.is_none() {
+        let (values, failures) = check::capture_from(&s.step.capture, &obs);
+        why = failures.into_iter().next().map(Why::Capture);
         captured = values;
     }
     let latency_us = u64::try_from(resp.latency.as_micros()).unwrap_or(u64::MAX);
-    let example = || match &reason {
-        Some(r) => redact(&r.describe(), scope.secrets()),
+    let example = || match &why {
+        Some(Why::Check(i)) => check::entry_results(&s.step.expect, s.checks[*i], &obs, &ctx)
+            .into_iter()
+            .find(|r| !r.passed)
+            .map(|r| redact(&r.describe(), scope.secrets()))
+            .unwrap_or_default(),
+        Some(Why::Capture(r)) => redact(&r.describe(), scope.secrets()),
         None => String::new(),
     };
-    let failure = reason.as_ref().map(|r| Failure {
-        key: &r.reason_key,
+    let failure = why.as_ref().map(|w| Failure {
+        key: match w {
+            Why::Check(i) => &s.reason_keys[*i],
+            Why::Capture(r) => &r.reason_key,
+        },
         example: &example,
     });
     sh.recorders.record(s.name, Some(latency_us), failure);
     Outcome {
-        passed: reason.is_none(),
+        passed: why.is_none(),
         captured,
     }
+}
+
+/// Why a response failed: the index of its first failing check (its
+/// result is rebuilt only to describe it), or a capture that found nothing.
+enum Why {
+    Check(usize),
+    Capture(check::AssertionResult),
 }

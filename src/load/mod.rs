@@ -292,16 +292,19 @@ pub async fn run(
     let deadline = t0
         .checked_add(opts.duration)
         .ok_or_else(|| LoadError::Invalid("--duration is too long".into()))?;
+    let pacer = opts.rate.map(|r| Arc::new(open::Pacer::new(r)));
     let attack = {
         let sh = shared.clone();
-        let (rate, users, ramp, cap) = (opts.rate, opts.users, opts.ramp, opts.max_in_flight);
+        let pacer = pacer.clone();
+        let (users, ramp, cap) = (opts.users, opts.ramp, opts.max_in_flight);
         async move {
-            match rate {
-                Some(r) => {
-                    open::run(sh, r, cap, deadline).await;
-                    Ok(())
-                }
-                None => goose_driver::run(sh, users, ramp).await,
+            match pacer {
+                Some(p) => open::run(sh, p, cap, deadline)
+                    .await
+                    .map_err(|e| format!("starting the scheduler thread: {e}")),
+                None => goose_driver::run(sh, users, ramp)
+                    .await
+                    .map_err(|e| e.to_string()),
             }
         }
     };
@@ -360,7 +363,7 @@ pub async fn run(
     let generator_cpu = process_cpu()
         .zip(cpu_before)
         .map(|(a, b)| a.saturating_sub(b));
-    result.map_err(|e| LoadError::Internal(e.to_string()))?;
+    result.map_err(LoadError::Internal)?;
     let requests = recorders.totals();
     let mut scrapes = None;
     let server = match (before, &metrics_url) {
@@ -437,6 +440,7 @@ pub async fn run(
         start,
         scrapes,
         shards: Vec::new(),
+        schedule: pacer.map(|p| p.stats()),
     })
 }
 

@@ -314,6 +314,8 @@ pub struct Measurements {
     pub scrapes: Option<RawScrapes>,
     /// A merged run: each shard's figures (empty otherwise).
     pub shards: Vec<ShardFigures>,
+    /// Open model only: how well the generator kept its schedule.
+    pub schedule: Option<ScheduleStats>,
 }
 
 /// One shard of a merged run, as `merge` found it.
@@ -352,4 +354,23 @@ pub struct StartReport {
 pub struct RawScrapes {
     pub before: (chrono::DateTime<chrono::Utc>, String),
     pub after: (chrono::DateTime<chrono::Utc>, String),
+}
+
+/// The open model's own precision, so a report can tell a slow server from
+/// a late generator: the rate asked for beside the rate sent, and how late
+/// each request went out compared with its intended time.
+#[derive(Debug, Clone)]
+pub struct ScheduleStats {
+    /// `--rate`: requests per second.
+    pub offered_rate: f64,
+    /// Requests sent on their slots per second of the schedule.
+    pub delivered_rate: f64,
+    /// Slots that came due while the schedule ran.
+    pub offered: u64,
+    /// Requests sent on a slot (teardown after the stop is not).
+    pub delivered: u64,
+    /// How long the schedule ran: to the deadline, or to an early stop.
+    pub window: Duration,
+    /// Actual minus intended send time of every delivered request (µs).
+    pub lateness: Histogram<u64>,
 }

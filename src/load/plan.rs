@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::client::Ready;
 use super::recorder::Name;
+use crate::check;
 use crate::prepare::{RequestDefaults, prepare};
 use crate::scenario::ScenarioFile;
 use crate::scenario::model::{Request, Step};
@@ -23,6 +24,10 @@ pub struct StepPlan {
     pub cached: Option<Ready>,
     /// Whether the step needs a JSON/metrics parse for captures.
     pub has_captures: bool,
+    /// The step's expectations in judging order, each with the reason key
+    /// its failures count under: built once here, not per response.
+    pub checks: Vec<check::Entry>,
+    pub reason_keys: Vec<String>,
 }
 
 pub struct ScenarioPlan {
@@ -33,13 +38,6 @@ pub struct ScenarioPlan {
     pub base: Scope,
     pub steps: Vec<StepPlan>,
     pub teardown: Vec<StepPlan>,
-}
-
-impl ScenarioPlan {
-    /// Requests one iteration sends when nothing fails.
-    pub fn requests_per_iteration(&self) -> usize {
-        self.steps.len() + self.teardown.len()
-    }
 }
 
 pub struct Plan {
@@ -128,11 +126,20 @@ pub fn compile(
                 .then(|| prepare(r, &sc.defaults, request, &base).ok())
                 .flatten()
                 .map(Ready::new);
+            // No per-request latency verdict under load: the step's budget
+            // is its p99 objective (crate::verdict::slo::SloSet::add_budgets).
+            let checks = check::entries(&step.expect, false);
+            let reason_keys = checks
+                .iter()
+                .map(|e| check::reason_key(&step.expect, *e))
+                .collect();
             StepPlan {
                 name: idx,
                 vars,
                 cached,
                 has_captures: !step.capture.is_empty(),
+                checks,
+                reason_keys,
                 step: step.clone(),
             }
         };
@@ -182,7 +189,6 @@ mod tests {
         assert!(sc.steps[1].cached.is_none(), "get reads ${{id}}");
         assert_eq!(sc.steps[1].vars, vec!["id".to_string()]);
         assert_eq!(sc.teardown[0].vars, vec!["id".to_string()]);
-        assert_eq!(sc.requests_per_iteration(), 3);
         assert_eq!(plan.names.len(), 3);
     }
 }

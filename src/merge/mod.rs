@@ -315,6 +315,7 @@ pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measureme
         start: None,
         scrapes: None,
         shards: Vec::new(),
+        schedule: add_schedules(shards),
     };
     m.shards = shard_figures(shards, &m);
     Ok(m)
@@ -369,6 +370,27 @@ fn add_requests(shards: &[ShardRun]) -> BTreeMap<String, RequestStats> {
         }
     }
     out
+}
+
+/// The whole schedule: the shards' rates and slots summed, their lateness
+/// histograms added (exactly, as the latencies are).
+fn add_schedules(shards: &[ShardRun]) -> Option<crate::load::model::ScheduleStats> {
+    let mut all: Option<crate::load::model::ScheduleStats> = None;
+    for s in shards {
+        let sc = s.schedule.as_ref()?;
+        match &mut all {
+            None => all = Some(sc.clone()),
+            Some(a) => {
+                a.offered_rate += sc.offered_rate;
+                a.delivered_rate += sc.delivered_rate;
+                a.offered += sc.offered;
+                a.delivered += sc.delivered;
+                a.window = a.window.max(sc.window);
+                let _ = a.lateness.add(&sc.lateness);
+            }
+        }
+    }
+    all
 }
 
 fn stop_reason(shards: &[ShardRun]) -> StopReason {

@@ -44,6 +44,8 @@ pub struct ShardRun {
     /// (time, file) of the metrics scrapes before and after.
     pub scrapes: Option<(Scrape, Scrape)>,
     pub cpu_share: Option<f64>,
+    /// The open model's schedule as the shard kept it.
+    pub schedule: Option<crate::load::model::ScheduleStats>,
     /// The objectives of the whole run, as the shard recorded them.
     pub slos: Vec<crate::verdict::slo::RecordedObjective>,
     pub provenance: crate::provenance::Provenance,
@@ -154,7 +156,25 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
         )),
     };
     let slos = ident.objectives.clone();
+    let schedule = match &doc["schedule"] {
+        Value::Null => None,
+        sc => Some(crate::load::model::ScheduleStats {
+            offered_rate: sc["offered_rate"].as_f64().unwrap_or(0.0),
+            delivered_rate: sc["delivered_rate"].as_f64().unwrap_or(0.0),
+            offered: sc["offered"].as_u64().unwrap_or(0),
+            delivered: sc["delivered"].as_u64().unwrap_or(0),
+            window: std::time::Duration::from_secs_f64(
+                sc["window_s"].as_f64().unwrap_or(0.0).max(0.0),
+            ),
+            lateness: match sc["lateness_us"]["histogram"].as_str() {
+                Some(b64) => crate::history::record::decode(b64)
+                    .map_err(|e| unreadable(format!("schedule.lateness_us.histogram: {e}")))?,
+                None => new_histogram(),
+            },
+        }),
+    };
     Ok(ShardRun {
+        schedule,
         hlog: dir.join(
             doc["files"]["hlog"]
                 .as_str()

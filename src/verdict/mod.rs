@@ -99,6 +99,7 @@ mod tests {
             start: None,
             scrapes: None,
             shards: Vec::new(),
+            schedule: None,
         }
     }
 

@@ -585,6 +585,9 @@ pub fn render(
     }
     o.push_str("</div>");
     let _ = write!(o, "<h2>Requests</h2>{}", requests_table(m));
+    if let Some(s) = &m.schedule {
+        o.push_str(&super::schedule::html_section(s));
+    }
     let _ = write!(o, "<h2>Server cross-check</h2>{}", server_section(m));
     if !m.shards.is_empty() {
         let _ = write!(o, "<h2>Shards</h2>{}", shards_table(m));

@@ -17,6 +17,7 @@ pub mod hgrm;
 pub mod hlog;
 pub mod html;
 pub mod junit;
+pub mod schedule;
 pub mod summary;
 
 use std::collections::BTreeMap;

@@ -111,6 +111,30 @@ fn stop(s: StopReason) -> &'static str {
     s.key()
 }
 
+/// The open model's schedule: the rate asked for beside the rate sent, and
+/// how late the generator itself was (µs), so a slow server is not blamed
+/// for a late generator. Null in the closed model, which has no schedule.
+fn schedule(m: &Measurements) -> Value {
+    let Some(s) = &m.schedule else {
+        return Value::Null;
+    };
+    let h = &s.lateness;
+    let q = |x: f64| (!h.is_empty()).then(|| h.value_at_quantile(x));
+    json!({
+        "offered_rate": s.offered_rate,
+        "delivered_rate": s.delivered_rate,
+        "offered": s.offered,
+        "delivered": s.delivered,
+        "window_s": s.window.as_secs_f64(),
+        "lateness_us": {
+            "p50": q(0.50),
+            "p99": q(0.99),
+            "max": (!h.is_empty()).then(|| h.max()),
+            "histogram": encode_histogram(h),
+        },
+    })
+}
+
 /// The whole `summary.json` document.
 pub fn summary_json(
     settings: &Settings,
@@ -221,6 +245,7 @@ pub fn summary_json(
         "requests": requests,
         "all": all_v,
         "server": server,
+        "schedule": schedule(m),
         "slo": { "passed": slo_passed, "results": slo_results },
         "regression": verdict.regression,
         "history": ident.history.as_ref().map(|(location, id)| json!({ "location": location, "run_id": id })),
