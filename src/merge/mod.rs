@@ -279,7 +279,6 @@ pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measureme
     let elapsed = (ended_at - started_at).to_std().unwrap_or_default();
     let requests = add_requests(shards);
     let names: Vec<String> = requests.keys().cloned().collect();
-    let log_path = |s: &ShardRun| s.hlog.clone();
     let mut log_error = log
         .begin(started_at, &names)
         .err()
@@ -287,7 +286,7 @@ pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measureme
     let intervals =
         merge_logs(shards, started_at, &names, log, &mut log_error).map_err(|(i, detail)| {
             MergeError::Log {
-                path: log_path(&shards[i]),
+                path: shards[i].hlog.clone(),
                 detail,
             }
         })?;
