@@ -146,7 +146,7 @@ fn fixture() -> (Measurements, Vec<IntervalHistograms>) {
             .map(|iv| iv.scalars(&requests.keys().cloned().collect::<Vec<_>>()))
             .collect(),
         interval_log_error: None,
-        generator_cpu: None,
+        generator: None,
         start: None,
         scrapes: None,
         shards: Vec::new(),

@@ -39,11 +39,16 @@ pub struct Finished {
 pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> {
     let mut warnings = Vec::new();
     let verdict = crate::verdict::judge_load(m, f.slos);
-    let hlog_path = f.out_dir.join(report::load::HLOG_FILE);
-    let (blocks, unread) = crate::history::record::blocks_from_hlog(&hlog_path, m);
-    if let Some(e) = unread {
-        warnings.push(format!("regression gate: {e}"));
-    }
+    let blocks = if f.gate.needs_blocks() {
+        let hlog_path = f.out_dir.join(report::load::HLOG_FILE);
+        let (blocks, unread) = crate::history::record::blocks_from_hlog(&hlog_path, m);
+        if let Some(e) = unread {
+            warnings.push(format!("regression gate: {e}"));
+        }
+        blocks
+    } else {
+        Default::default()
+    };
     if let Some(e) = &m.interval_log_error {
         warnings.push(e.clone());
     }

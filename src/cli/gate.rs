@@ -97,6 +97,13 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Whether the run's interval blocks are used: stored in the history,
+    /// or compared with an explicit baseline. Reading an hour's interval
+    /// log back is seconds of work a run with neither need not do.
+    pub fn needs_blocks(&self) -> bool {
+        self.store.is_some() || self.fixed.is_some()
+    }
+
     pub async fn prepare(
         a: &GateArgs,
         history: Option<&str>,

@@ -360,9 +360,12 @@ pub async fn run(
     // Reported with the run's other warnings (`Measurements::interval_log_error`).
     drop(monitor);
     let ended_at = chrono::Utc::now();
-    let generator_cpu = process_cpu()
+    let generator = process_cpu()
         .zip(cpu_before)
-        .map(|(a, b)| a.saturating_sub(b));
+        .map(|(a, b)| model::GeneratorUse {
+            cpu: a.saturating_sub(b),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        });
     result.map_err(LoadError::Internal)?;
     let requests = recorders.totals();
     let mut scrapes = None;
@@ -436,7 +439,7 @@ pub async fn run(
         intervals,
         interval_log_error: log_error,
         server,
-        generator_cpu,
+        generator,
         start,
         scrapes,
         shards: Vec::new(),

@@ -302,10 +302,9 @@ pub struct Measurements {
     /// None when the target exposes no metrics (or they could not be read:
     /// see the warning inside), and in a shard (see `scrapes`).
     pub server: Option<ServerCheck>,
-    /// CPU time (user + system) the whole postdeploy process used during the
-    /// attack: the generator's own load, to tell a saturated generator from
-    /// a slow server.
-    pub generator_cpu: Option<Duration>,
+    /// The generator's own load during the attack, to tell a saturated
+    /// generator from a slow server.
+    pub generator: Option<GeneratorUse>,
     /// A run told when to start (`--start-at`): how late it started.
     pub start: Option<StartReport>,
     /// A shard's raw metrics scrapes, before and after: the cross-check of a
@@ -316,6 +315,22 @@ pub struct Measurements {
     pub shards: Vec<ShardFigures>,
     /// Open model only: how well the generator kept its schedule.
     pub schedule: Option<ScheduleStats>,
+}
+
+/// CPU time (user + system) the whole postdeploy process used during the
+/// attack, and the cores it had (taken on the generating machine, not where
+/// the reports are written).
+#[derive(Debug, Clone, Copy)]
+pub struct GeneratorUse {
+    pub cpu: Duration,
+    pub cores: usize,
+}
+
+impl GeneratorUse {
+    /// The share of its cores the generator used over `elapsed` (1.0: all).
+    pub fn share(&self, elapsed: Duration) -> f64 {
+        self.cpu.as_secs_f64() / (elapsed.as_secs_f64().max(1e-9) * self.cores.max(1) as f64)
+    }
 }
 
 /// One shard of a merged run, as `merge` found it.

@@ -100,17 +100,23 @@ impl Shard {
         total / n + u64::from(u64::from(self.index) < total % n)
     }
 
-    /// This shard's share of `users`; every shard needs at least one.
-    pub fn users(self, users: u32) -> Result<u32, ShardError> {
-        let s = self.share(u64::from(users)) as u32;
-        if s == 0 {
+    /// A share that must not be zero: a shard with nothing to do would
+    /// still count as a part of the run.
+    fn nonzero(self, what: &'static str, share: u64) -> Result<u64, ShardError> {
+        if share == 0 {
             return Err(ShardError::TooFew {
-                what: "--users",
+                what,
                 count: self.count,
                 index: self.index,
             });
         }
-        Ok(s)
+        Ok(share)
+    }
+
+    /// This shard's share of `users`; every shard needs at least one.
+    pub fn users(self, users: u32) -> Result<u32, ShardError> {
+        // A share of a u32 fits a u32.
+        Ok(self.nonzero("--users", self.share(u64::from(users)))? as u32)
     }
 
     /// This shard's share of a rate, split in thousandths of a request per
@@ -118,27 +124,11 @@ impl Shard {
     /// resolution).
     pub fn rate(self, rate: f64) -> Result<f64, ShardError> {
         let milli = (rate * 1000.0).round().max(0.0) as u64;
-        let s = self.share(milli);
-        if s == 0 {
-            return Err(ShardError::TooFew {
-                what: "--rate",
-                count: self.count,
-                index: self.index,
-            });
-        }
-        Ok(s as f64 / 1000.0)
+        Ok(self.nonzero("--rate", self.share(milli))? as f64 / 1000.0)
     }
 
     pub fn max_requests(self, max: u64) -> Result<u64, ShardError> {
-        let s = self.share(max);
-        if s == 0 {
-            return Err(ShardError::TooFew {
-                what: "--max-requests",
-                count: self.count,
-                index: self.index,
-            });
-        }
-        Ok(s)
+        self.nonzero("--max-requests", self.share(max))
     }
 }
 

@@ -38,7 +38,7 @@ const P50_APART_MS: f64 = 0.5;
 /// A shard that achieved less than this share of its rate is flagged.
 const RATE_SHORTFALL: f64 = 0.95;
 /// A generator using more than this share of its cores is flagged.
-const CPU_SATURATED: f64 = 0.90;
+pub const CPU_SATURATED: f64 = 0.90;
 
 /// Why shards cannot be merged. Every variant is the user's to fix
 /// (exit 2), and names the shard directories involved.
@@ -310,7 +310,7 @@ pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measureme
         intervals,
         interval_log_error: log_error,
         server,
-        generator_cpu: None,
+        generator: None,
         start: None,
         scrapes: None,
         shards: Vec::new(),

@@ -95,7 +95,7 @@ mod tests {
             intervals: Vec::new(),
             interval_log_error: None,
             server: None,
-            generator_cpu: None,
+            generator: None,
             start: None,
             scrapes: None,
             shards: Vec::new(),

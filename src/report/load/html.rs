@@ -592,16 +592,16 @@ pub fn render(
     if !m.shards.is_empty() {
         let _ = write!(o, "<h2>Shards</h2>{}", shards_table(m));
     }
-    if let Some(g) = m.generator_cpu {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = g.as_secs_f64() / (m.elapsed.as_secs_f64().max(1e-9) * cores as f64);
+    if let Some(g) = m.generator {
+        let share = g.share(m.elapsed);
         let _ = write!(
             o,
-            "<p>Load generator: {:.1} s of CPU over {:.1} s on {cores} core(s), {:.0}% of its capacity{}.</p>",
-            g.as_secs_f64(),
+            "<p>Load generator: {:.1} s of CPU over {:.1} s on {} core(s), {:.0}% of its capacity{}.</p>",
+            g.cpu.as_secs_f64(),
             m.elapsed.as_secs_f64(),
+            g.cores,
             share * 100.0,
-            if share > 0.9 {
+            if share > crate::merge::CPU_SATURATED {
                 ": <b>saturated</b>, the latencies include its own queueing"
             } else {
                 ""
@@ -620,13 +620,14 @@ pub fn render(
 /// the server, set the pace.
 fn shards_table(m: &Measurements) -> String {
     let mut t = String::from(
-        "<table><tr><th>shard</th><th>started</th><th>skew</th><th>requests</th><th>failed</th><th>achieved/s</th><th>share/s</th><th>p50</th><th>generator CPU</th><th>flags</th></tr>",
+        "<table><tr><th>shard</th><th>directory</th><th>started</th><th>skew</th><th>requests</th><th>failed</th><th>achieved/s</th><th>share/s</th><th>p50</th><th>generator CPU</th><th>flags</th></tr>",
     );
     for s in &m.shards {
         let _ = write!(
             t,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.index,
+            esc(&crate::secrets::redact(&s.dir)),
             esc(&s
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),

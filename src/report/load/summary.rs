@@ -198,14 +198,8 @@ pub fn summary_json(
         };
         v
     });
-    let generator = m.generator_cpu.map(|cpu| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = if elapsed_s > 0.0 {
-            cpu.as_secs_f64() / (elapsed_s * cores as f64)
-        } else {
-            0.0
-        };
-        json!({ "cpu_s": cpu.as_secs_f64(), "cores": cores, "cpu_share": share })
+    let generator = m.generator.map(|g| {
+        json!({ "cpu_s": g.cpu.as_secs_f64(), "cores": g.cores, "cpu_share": g.share(m.elapsed) })
     });
     let shards = (!m.shards.is_empty()).then(|| json!(m.shards));
     json!({
