@@ -3,10 +3,9 @@
 //! config from [`client_config`], so a target one command trusts the other
 //! trusts too, and `--insecure` and `--cacert` cannot mean two things.
 //!
-//! The crypto provider is ring, named explicitly: it is the one sqlx
-//! already builds, and a config that names its provider does not depend on
-//! which process-wide default some other crate installed (or on two
-//! providers being compiled in, which makes rustls refuse to pick one).
+//! The crypto provider is aws-lc-rs, the binary's only one (Cargo.toml says
+//! why), named explicitly: a config that names its provider does not depend
+//! on which process-wide default some other crate installed.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 /// The crypto provider of every TLS client config.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// A `--cacert` file that cannot serve as trust roots. Each is a usage
@@ -84,7 +83,7 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, CaFileE
 #[error("TLS set-up failed: {0}")]
 pub struct TlsSetupError(#[from] rustls::Error);
 
-/// The rustls config of every client: TLS 1.2 and 1.3 on ring, HTTP/1.1
+/// The rustls config of every client: TLS 1.2 and 1.3 on aws-lc-rs, HTTP/1.1
 /// offered by ALPN (neither client speaks h2, and a server that picked it
 /// would break the connection), and either the platform's roots plus
 /// `extra_roots` (what reqwest has always used for `verify`) or, with

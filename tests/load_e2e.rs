@@ -138,6 +138,71 @@ async fn closed_model_counts_agree_exactly_with_the_server() {
     b.stop().await;
 }
 
+/// A TCP forwarder on loopback in front of `to` that counts the
+/// connections it accepts.
+async fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let to = to.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+/// Each user has a connection of its own, as `--users` promises the
+/// server: N users, N connections, however the users' requests interleave
+/// (a shared pool opened about 1.6 per user under load). The open model's
+/// connections number at most its iterations in flight at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_user_holds_one_connection() {
+    let b = sqlite_backend().await;
+    let backend = b
+        .url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (via, accepted) = counting_forwarder(backend.clone()).await;
+    let mut o = options(&via);
+    o.users = 12;
+    o.metrics_path = None;
+    let m = {
+        let _one = CLOSED.lock().await;
+        run(&scenarios("health.yaml"), &o).await
+    };
+    let n = total(&m);
+    assert!(n > 100, "only {n} requests");
+    assert_eq!(m.requests["health"].error_count(), 0);
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        12,
+        "{n} requests from 12 users"
+    );
+
+    let (via, accepted) = counting_forwarder(backend).await;
+    let mut o = options(&via);
+    o.rate = Some(200.0);
+    o.metrics_path = None;
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let n = total(&m);
+    assert!(n >= 300, "only {n} requests");
+    let conns = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (1..=50).contains(&conns),
+        "{conns} connections for {n} requests at 200/s on loopback"
+    );
+    b.stop().await;
+}
+
 /// Memory stays flat over any duration: each second's histograms leave for
 /// the interval log when the second closes (on disk before the run ends),
 /// and what stays in memory per second is a few scalars per request name.

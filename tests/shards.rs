@@ -328,5 +328,84 @@ async fn merge_refuses_missing_duplicate_late_and_unlike_shards() {
     .await;
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("JOB_COMPLETION_INDEX"), "{}", text(&o));
+
+    // Stopped by SIGINT while the interval logs are merged: exit 130, and
+    // nothing half-written left in --out (which did not exist before).
+    // The two good shards' logs are stretched to many hours so that the
+    // merge is still running when the signal comes.
+    let long: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let d = dir.path().join(format!("long-{i}"));
+            std::fs::create_dir(&d).unwrap();
+            for f in std::fs::read_dir(&good[i].0).unwrap() {
+                let f = f.unwrap().path();
+                std::fs::copy(&f, d.join(f.file_name().unwrap())).unwrap();
+            }
+            stretch_log(&d.join("latency.hlog"), 40_000);
+            d
+        })
+        .collect();
+    let out = dir.path().join("stopped-merge");
+    let mut child = support::postdeploy_command()
+        .args(["merge", "--no-history", "--out", out.to_str().unwrap()])
+        .args(&long)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let hlog = out.join("latency.hlog");
+    let waited = std::time::Instant::now();
+    while !hlog.exists() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "the merge never began writing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("the merge ignored SIGINT")
+        .unwrap();
+    let mut err = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stderr.as_mut().unwrap(), &mut err)
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("merge stopped by SIGINT"), "{err}");
+    assert!(
+        !out.exists(),
+        "a stopped merge left {:?}",
+        support::files_under(&out)
+    );
     b.stop().await;
+}
+
+/// Repeats every tagged interval of a shard's log `times` times, each copy
+/// shifted by the log's own span, so the log covers `times` as many
+/// seconds with the same histograms.
+fn stretch_log(path: &Path, times: u32) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let (head, tagged): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| !l.starts_with("Tag="));
+    let start = |l: &str| -> f64 { l.split(',').nth(1).unwrap().parse().unwrap() };
+    let span = tagged.iter().map(|l| start(l)).fold(0.0, f64::max).floor() + 1.0;
+    let mut out = head.join("\n");
+    out.push('\n');
+    for k in 0..times {
+        for l in &tagged {
+            let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+            f[1] = format!("{:.3}", start(l) + f64::from(k) * span);
+            out.push_str(&f.join(","));
+            out.push('\n');
+        }
+    }
+    std::fs::write(path, out).unwrap();
 }

@@ -7,14 +7,40 @@ use crate::error::Error;
 use crate::exit::Exit;
 use crate::report;
 
+/// A signal stops a merge before its reports are written, and the merge
+/// leaves nothing half-written behind: a partial `latency.hlog` beside no
+/// `summary.json` would look like a run. Once the reports are being
+/// written (well under a second), they are finished first.
 pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
     let usage = |e: crate::merge::MergeError| Error::usage(format!("{e}; nothing was merged"));
+    let out_existed = a.out.exists();
+    let stopped = |created: Option<&std::path::Path>| -> Option<Exit> {
+        let sig = crate::signals::first()?;
+        if let Some(p) = created {
+            let _ = std::fs::remove_file(p);
+        }
+        if !out_existed {
+            // Only if empty: never anything that was there before.
+            let _ = std::fs::remove_dir(&a.out);
+        }
+        let mut err = std::io::stderr();
+        use std::io::Write as _;
+        let _ = writeln!(
+            err,
+            "merge stopped by {sig}: nothing was written to {}",
+            crate::secrets::redact(&a.out.display().to_string())
+        );
+        Some(Exit::Interrupted(sig))
+    };
     let dirs = crate::merge::expand(&a.shards).map_err(usage)?;
     // Reading decodes every shard's histograms: off the async threads.
     let shards = tokio::task::spawn_blocking(move || crate::merge::read_all(&dirs))
         .await
         .map_err(Error::internal)?
         .map_err(usage)?;
+    if let Some(exit) = stopped(None) {
+        return Ok(exit);
+    }
     report::check_dir_writable(&a.out).map_err(|e| Error::usage(format!("--out: {e:#}")))?;
     for f in [&a.gate.markdown, &a.gate.bmf].into_iter().flatten() {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
@@ -50,14 +76,17 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
     let merged = {
         let shards = shards.clone();
         tokio::task::spawn_blocking(move || {
-            let m = crate::merge::merge(&shards, &mut hlog);
+            let m = crate::merge::merge(&shards, &mut hlog, &|| crate::signals::first().is_some());
             drop(hlog);
             m
         })
         .await
         .map_err(Error::internal)?
-        .map_err(usage)?
     };
+    if let Some(exit) = stopped(Some(&hlog_path)) {
+        return Ok(exit);
+    }
+    let merged = merged.map_err(usage)?;
     let provenance = shards[0].provenance.clone();
     let done = super::finish::finish(
         super::finish::Finish {
@@ -79,5 +108,7 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
         use std::io::Write as _;
         let _ = writeln!(err, "warning: {}", crate::secrets::redact(w));
     }
-    Ok(done.verdict.exit())
+    // A signal that came while the reports were written: they are whole,
+    // and the exit status still says the merge was interrupted.
+    Ok(crate::signals::first().map_or(done.verdict.exit(), Exit::Interrupted))
 }

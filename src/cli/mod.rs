@@ -64,10 +64,10 @@ pub fn main() -> std::process::ExitCode {
             };
         }
     };
-    // Our clients name ring in their configs (crate::tls); this is for
-    // rustls users that ask for the process default instead, such as the
-    // reqwest client goose builds and never uses, so they too run on ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Our clients name their provider in their configs (crate::tls); this
+    // is for rustls users that ask for the process default instead, such as
+    // the reqwest client goose builds and never uses.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,7 +102,10 @@ pub async fn run(cli: Cli) -> Result<Exit, Error> {
         }
         Command::Validate(a) => validate::run(&a),
         Command::Compare(a) => compare::run(a).await,
-        Command::Merge(a) => merge::run(a).await,
+        Command::Merge(a) => {
+            install_signals()?;
+            merge::run(a).await
+        }
         Command::History(a) => history::run(a).await,
         Command::Verify(a) => {
             install_signals()?;

@@ -1,8 +1,16 @@
-//! The load test's HTTP client: hyper's pooled HTTP/1 client used directly,
-//! over TCP or rustls (one pool shared by every user), with the TLS config
-//! and the redirect rules `verify` uses ([`crate::tls`],
-//! [`crate::redirect`]). The result is the engine's [`Response`], so checks
-//! mean the same as in `verify`.
+//! The load test's HTTP client: hyper's HTTP/1 client used directly, over
+//! TCP or rustls, with the TLS config and the redirect rules `verify` uses
+//! ([`crate::tls`], [`crate::redirect`]). The result is the engine's
+//! [`Response`], so checks mean the same as in `verify`.
+//!
+//! Each user (closed model) or in-flight iteration (open model) sends on a
+//! connection of its own, a [`Lane`], as wrk's and oha's connections each
+//! belong to one worker. A shared pool looked simpler, but users racing for
+//! idle connections made it open more than it reused: 1,000 users held
+//! about 1,600 connections, so the server saw more concurrency than the
+//! user asked for, and every extra connection cost the generator about
+//! 20 KB of hyper's buffers. The shared pool remains for what a lane does
+//! not cover: redirects to another origin.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +18,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -33,9 +42,80 @@ impl Ready {
     }
 }
 
+/// One user's own connection: opened by its first request, reopened after
+/// the server closes it or a request on it fails.
+#[derive(Default)]
+pub struct Lane {
+    conn: Option<LaneConn>,
+}
+
+struct LaneConn {
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Clone for Lane {
+    /// A copy starts without a connection: a connection is one user's alone.
+    /// (Goose keeps per-user data only if it can be cloned.)
+    fn clone(&self) -> Self {
+        Lane::default()
+    }
+}
+
+impl Lane {
+    /// Whether a request to `uri` goes on this lane: its first one does,
+    /// and later ones to the same origin.
+    fn takes(&self, uri: &Uri) -> bool {
+        match &self.conn {
+            None => true,
+            Some(c) => uri.scheme() == Some(&c.scheme) && uri.authority() == Some(&c.authority),
+        }
+    }
+}
+
+/// Lanes the open model's iterations borrow and give back, so its
+/// connections number at most the iterations ever in flight at once.
+#[derive(Clone, Default)]
+struct Lanes(std::sync::Arc<std::sync::Mutex<Vec<Lane>>>);
+
+/// A lane borrowed from the open model's free list, returned on drop.
+pub struct BorrowedLane {
+    lane: Lane,
+    home: Lanes,
+}
+
+impl std::ops::Deref for BorrowedLane {
+    type Target = Lane;
+    fn deref(&self) -> &Lane {
+        &self.lane
+    }
+}
+
+impl std::ops::DerefMut for BorrowedLane {
+    fn deref_mut(&mut self) -> &mut Lane {
+        &mut self.lane
+    }
+}
+
+impl Drop for BorrowedLane {
+    fn drop(&mut self) {
+        let lane = std::mem::take(&mut self.lane);
+        if lane.conn.is_some() {
+            self.home
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(lane);
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct LoadClient {
     hyper: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    connector: HttpsConnector<HttpConnector>,
+    lanes: Lanes,
     max_body: usize,
 }
 
@@ -59,26 +139,58 @@ impl LoadClient {
         let connector = HttpsConnector::from((http, tls));
         let hyper = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .build(connector.clone());
         Ok(LoadClient {
             hyper,
+            connector,
+            lanes: Lanes::default(),
             max_body: opts.max_body,
         })
+    }
+
+    /// A lane for one open-model iteration: one that an earlier iteration
+    /// gave back (its connection still open) when there is one.
+    pub fn borrow_lane(&self) -> BorrowedLane {
+        let lane = self
+            .lanes
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        BorrowedLane {
+            lane,
+            home: self.lanes.clone(),
+        }
     }
 
     /// Sends `req`, following redirects when the step does; the response's
     /// latency runs from `from` (the actual or, in the open model, the
     /// intended send time) to the last body byte of the final response.
-    pub async fn send(&self, req: &Ready, from: Instant) -> Result<Response, TransportError> {
+    ///
+    /// After a timeout or a failed exchange the lane's connection is closed:
+    /// its state is unknown, and the next request opens another, as a pool
+    /// would never hand such a connection out again.
+    pub async fn send(
+        &self,
+        req: &Ready,
+        from: Instant,
+        lane: &mut Lane,
+    ) -> Result<Response, TransportError> {
         let p = &req.prepared;
         let (status, headers, body) =
-            match tokio::time::timeout(p.timeout, self.exchange(req)).await {
+            match tokio::time::timeout(p.timeout, self.exchange(req, lane)).await {
                 Err(_) => {
+                    lane.conn = None;
                     return Err(TransportError::Timeout(crate::check::fmt_duration(
                         p.timeout,
                     )));
                 }
-                Ok(r) => r?,
+                Ok(Err(e)) => {
+                    lane.conn = None;
+                    return Err(e);
+                }
+                Ok(Ok(r)) => r,
             };
         Ok(Response {
             status,
@@ -88,7 +200,11 @@ impl LoadClient {
         })
     }
 
-    async fn exchange(&self, req: &Ready) -> Result<(u16, HeaderMap, Bytes), TransportError> {
+    async fn exchange(
+        &self,
+        req: &Ready,
+        lane: &mut Lane,
+    ) -> Result<(u16, HeaderMap, Bytes), TransportError> {
         let p = &req.prepared;
         let uri = match &req.uri {
             Some(u) => u.clone(),
@@ -97,10 +213,13 @@ impl LoadClient {
         let mut headers = p.headers.clone();
         crate::http::apply_defaults(&mut headers);
         let body = p.body.clone().unwrap_or_default();
-        let resp = self.request(p.method.clone(), uri, headers, body).await?;
+        let resp = self
+            .request(p.method.clone(), uri, headers, body, lane)
+            .await?;
         let status = resp.status().as_u16();
         if p.follow_redirects && crate::redirect::next_method(status, &p.method).is_some() {
-            return self.follow(p, resp).await;
+            // Boxed, as a rare path (see connect).
+            return Box::pin(self.follow(p, resp, lane)).await;
         }
         self.read(resp).await
     }
@@ -111,6 +230,7 @@ impl LoadClient {
         &self,
         p: &Prepared,
         mut resp: http::Response<Incoming>,
+        lane: &mut Lane,
     ) -> Result<(u16, HeaderMap, Bytes), TransportError> {
         let mut method = p.method.clone();
         let mut body = p.body.clone().unwrap_or_default();
@@ -142,7 +262,7 @@ impl LoadClient {
             let uri = to_uri(&next)?;
             urls.push(next);
             resp = self
-                .request(method.clone(), uri, headers, body.clone())
+                .request(method.clone(), uri, headers, body.clone(), lane)
                 .await?;
         }
     }
@@ -153,12 +273,100 @@ impl LoadClient {
         uri: Uri,
         headers: HeaderMap,
         body: Bytes,
+        lane: &mut Lane,
     ) -> Result<http::Response<Incoming>, TransportError> {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
-        *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        self.hyper.request(request).await.map_err(|e| classify(&e))
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
+        else {
+            return Err(TransportError::Invalid(format!(
+                "{uri}: not an absolute URL"
+            )));
+        };
+        if !lane.takes(&uri) {
+            // A redirect to another origin: the shared pool.
+            *request.uri_mut() = uri;
+            return self.hyper.request(request).await.map_err(|e| classify(&e));
+        }
+        // What hyper-util's client does for HTTP/1 before sending: a Host
+        // header (without the scheme's default port), and the target in
+        // origin form.
+        if !request.headers().contains_key(http::header::HOST) {
+            let default_port = if scheme == http::uri::Scheme::HTTPS {
+                443
+            } else {
+                80
+            };
+            let host = match authority.port_u16() {
+                Some(p) if p != default_port => authority.as_str(),
+                _ => authority.host(),
+            };
+            let value = http::HeaderValue::from_str(host)
+                .map_err(|_| TransportError::Invalid(format!("{uri}: invalid host")))?;
+            request.headers_mut().insert(http::header::HOST, value);
+        }
+        *request.uri_mut() = uri
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+        loop {
+            let reused = lane.conn.as_ref().is_some_and(|c| !c.sender.is_closed());
+            if !reused {
+                // Boxed: connecting (TCP, TLS) is rare, and its state would
+                // otherwise sit in every user's request future.
+                lane.conn = Some(Box::pin(self.connect(&uri, &scheme, &authority)).await?);
+            }
+            let sender = &mut lane.conn.as_mut().expect("connected above").sender;
+            if sender.ready().await.is_err() {
+                lane.conn = None;
+                if reused {
+                    continue;
+                }
+                return Err(TransportError::Connect(
+                    "the server closed the connection before the request".into(),
+                ));
+            }
+            match sender.try_send_request(request).await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => {
+                    lane.conn = None;
+                    match e.take_message() {
+                        // Never written: the server closed the idle
+                        // connection as it was reused. Once more, on a new
+                        // one, as hyper-util's pool does.
+                        Some(again) if reused => request = again,
+                        _ => return Err(TransportError::Other(crate::http::chain(e.error()))),
+                    }
+                }
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        uri: &Uri,
+        scheme: &http::uri::Scheme,
+        authority: &http::uri::Authority,
+    ) -> Result<LaneConn, TransportError> {
+        use tower_service::Service as _;
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(|e| classify_connect(&*e))?;
+        let io = connector
+            .call(uri.clone())
+            .await
+            .map_err(|e| classify_connect(&*e))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| TransportError::Connect(crate::http::chain(&e)))?;
+        // Ends when the lane drops its sender, or the server hangs up.
+        tokio::spawn(conn);
+        Ok(LaneConn {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            sender,
+        })
     }
 
     async fn read(
@@ -187,25 +395,30 @@ fn to_uri(url: &url::Url) -> Result<Uri, TransportError> {
 }
 
 fn classify(e: &hyper_util::client::legacy::Error) -> TransportError {
+    if e.is_connect() || crate::tls::is_tls_error(e) {
+        classify_connect(e)
+    } else {
+        TransportError::Other(crate::http::chain(e))
+    }
+}
+
+/// A connection that could not be made: DNS, TLS or TCP.
+fn classify_connect(e: &(dyn std::error::Error + 'static)) -> TransportError {
     let text = crate::http::chain(e);
     if crate::tls::is_tls_error(e) {
         return TransportError::Tls(text);
     }
-    if e.is_connect() {
-        let lower = text.to_ascii_lowercase();
-        if lower.contains("dns")
-            || lower.contains("failed to lookup")
-            || lower.contains("name or service not known")
-        {
-            TransportError::Dns(text)
-        } else if lower.contains("tls") || lower.contains("handshake") {
-            // A server that hangs up mid-handshake: no rustls error to
-            // find, only tokio-rustls's "tls handshake eof".
-            TransportError::Tls(text)
-        } else {
-            TransportError::Connect(text)
-        }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("dns")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        TransportError::Dns(text)
+    } else if lower.contains("tls") || lower.contains("handshake") {
+        // A server that hangs up mid-handshake: no rustls error to find,
+        // only tokio-rustls's "tls handshake eof".
+        TransportError::Tls(text)
     } else {
-        TransportError::Other(text)
+        TransportError::Connect(text)
     }
 }

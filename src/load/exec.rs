@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::client::{LoadClient, Ready};
+use super::client::{Lane, LoadClient, Ready};
 use super::model::StopReason;
 use super::open::Pacer;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
@@ -24,7 +24,6 @@ use super::recorder::{Failure, Recorders};
 use super::stop::Stop;
 use crate::check::{self, Context, Observed};
 use crate::http::TransportError;
-use crate::prepare::prepare;
 use crate::scenario::template::{Scope, redact};
 
 /// Everything the workers share for one run.
@@ -91,7 +90,9 @@ struct Outcome {
 /// Runs one iteration of scenario `sc`. Teardown steps run whenever the
 /// variables they need were captured, even after a stop, so a run never
 /// leaves behind what it created.
-pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>) {
+/// Every request of the iteration goes out on `lane`, the user's own
+/// connection.
+pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>, lane: &mut Lane) {
     let plan = &sh.plan.scenarios[sc];
     let pacer = match timing {
         Timing::Open { pacer, .. } => Some(pacer),
@@ -124,6 +125,7 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>) {
             local.as_ref().unwrap_or(&plan.base),
             due,
             pacer,
+            lane,
         )
         .await;
         if !out.captured.is_empty() {
@@ -153,7 +155,7 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>) {
             Some(p) => p.next_slot().await,
             None => None,
         };
-        let out = step(sh, plan, s, scope, due, pacer).await;
+        let out = step(sh, plan, s, scope, due, pacer, lane).await;
         if !out.captured.is_empty() {
             let scope = local.get_or_insert_with(|| plan.base.clone());
             for (k, v) in out.captured {
@@ -170,6 +172,7 @@ async fn step(
     scope: &Scope,
     due: Option<Instant>,
     pacer: Option<&Pacer>,
+    lane: &mut Lane,
 ) -> Outcome {
     let failed = Outcome {
         passed: false,
@@ -178,15 +181,12 @@ async fn step(
     let owned;
     let ready = match &s.cached {
         Some(r) => r,
-        None => match prepare(
-            match &s.step.request {
-                Some(r) => r,
-                None => return failed,
-            },
-            &plan.loaded.scenario.defaults,
-            &sh.plan.request,
-            scope,
-        ) {
+        None => match s
+            .template
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|t| t.render(scope))
+        {
             Ok(p) => {
                 owned = Ready::new(p);
                 &owned
@@ -207,7 +207,7 @@ async fn step(
     if let (Some(p), Some(due)) = (pacer, due) {
         p.sent(due);
     }
-    let resp = match sh.client.send(ready, from).await {
+    let resp = match sh.client.send(ready, from, lane).await {
         Ok(r) => r,
         Err(e) => {
             let example = || redact(&e.to_string(), scope.secrets());

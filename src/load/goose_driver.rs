@@ -31,6 +31,7 @@ use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{GooseUser, Scenario, Transaction, TransactionFunction};
 use goose::prelude::GooseAttack;
 
+use super::client::Lane;
 use super::exec::{self, Shared, Timing};
 
 /// Goose's killswitch is process-global: two closed runs at once would stop
@@ -62,7 +63,7 @@ fn goose_err(e: impl std::fmt::Display) -> DriverError {
 }
 
 fn iteration_fn(sh: Arc<Shared>, sc: usize) -> TransactionFunction {
-    Arc::new(move |_user: &mut GooseUser| {
+    Arc::new(move |user: &mut GooseUser| {
         let sh = sh.clone();
         Box::pin(async move {
             if sh.stop.is_set() {
@@ -70,7 +71,15 @@ fn iteration_fn(sh: Arc<Shared>, sc: usize) -> TransactionFunction {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 return Ok(());
             }
-            exec::iteration(&sh, sc, Timing::Closed).await;
+            // The user's own connection lives in its goose session data,
+            // for as long as the user.
+            if user.get_session_data::<Lane>().is_none() {
+                user.set_session_data(Lane::default());
+            }
+            let lane = user
+                .get_session_data_mut::<Lane>()
+                .expect("the lane was set above");
+            exec::iteration(&sh, sc, Timing::Closed, lane).await;
             Ok(())
         })
     })

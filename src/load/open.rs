@@ -215,7 +215,8 @@ impl Pacer {
             let done = InFlight(self.clone(), sh.clone());
             rt.spawn(async move {
                 let InFlight(pacer, sh) = &done;
-                exec::iteration(sh, sc, Timing::Open { first: due, pacer }).await;
+                let mut lane = sh.client.borrow_lane();
+                exec::iteration(sh, sc, Timing::Open { first: due, pacer }, &mut lane).await;
             });
         }
         let window = end.saturating_duration_since(t0);

@@ -1,6 +1,7 @@
 //! What the runners execute: scenarios compiled once before the attack.
-//! Each step knows its request-name index, the variables it needs, and (when it needs no captured value) its request
-//! already rendered, so the hot path does not re-render templates.
+//! Each step knows its request-name index, the variables it needs, its
+//! request's templates parsed once, and (when it needs no captured value)
+//! its request already rendered, so the hot path never parses a template.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -9,10 +10,10 @@ use serde_json::Value;
 use super::client::Ready;
 use super::recorder::Name;
 use crate::check;
-use crate::prepare::{RequestDefaults, prepare};
+use crate::prepare::{RequestDefaults, RequestTemplate};
 use crate::scenario::ScenarioFile;
 use crate::scenario::model::{Request, Step};
-use crate::scenario::template::{Scope, VarRef, json_references, references};
+use crate::scenario::template::Scope;
 
 pub struct StepPlan {
     /// Index into the run's request names.
@@ -20,6 +21,9 @@ pub struct StepPlan {
     pub step: Step,
     /// Variables the request reads (`${var}`, not `${env.X}`).
     pub vars: Vec<String>,
+    /// The request's templates, parsed once; `Err` says why the request
+    /// cannot be built (each attempt is then recorded as that failure).
+    pub template: Result<RequestTemplate, String>,
     /// The request rendered once, when it reads no captured value.
     pub cached: Option<Ready>,
     /// Whether the step needs a JSON/metrics parse for captures.
@@ -44,34 +48,6 @@ pub struct Plan {
     pub scenarios: Vec<ScenarioPlan>,
     pub names: Vec<Name>,
     pub request: RequestDefaults,
-}
-
-fn step_vars(r: &Request) -> Vec<String> {
-    let mut refs: Vec<VarRef> = Vec::new();
-    for s in std::iter::once(r.path.value.as_str())
-        .chain(r.headers.values().map(|v| v.value.as_str()))
-        .chain(
-            r.query
-                .iter()
-                .flat_map(|(k, v)| [k.as_str(), v.value.as_str()]),
-        )
-        .chain(r.body.iter().map(|b| b.value.as_str()))
-    {
-        refs.extend(references(s).unwrap_or_default());
-    }
-    if let Some(j) = &r.json {
-        refs.extend(json_references(&j.value).unwrap_or_default());
-    }
-    let mut out: Vec<String> = refs
-        .into_iter()
-        .filter_map(|r| match r {
-            VarRef::Var(n) => Some(n),
-            VarRef::Env(_) => None,
-        })
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// Compiles the selected scenarios. Request names are step names; steps of
@@ -118,14 +94,15 @@ pub fn compile(
                 });
                 names.len() - 1
             });
-            let vars = step_vars(r);
+            let template = RequestTemplate::compile(r, &sc.defaults, request);
+            let vars = template.as_ref().map(|t| t.vars()).unwrap_or_default();
             let constant = vars
                 .iter()
                 .all(|v| !captured.contains(v.as_str()) && base.get(v).is_some());
-            let cached = constant
-                .then(|| prepare(r, &sc.defaults, request, &base).ok())
-                .flatten()
-                .map(Ready::new);
+            let cached = match &template {
+                Ok(t) if constant => t.render(&base).ok().map(Ready::new),
+                _ => None,
+            };
             // No per-request latency verdict under load: the step's budget
             // is its p99 objective (crate::verdict::slo::SloSet::add_budgets).
             let checks = check::entries(&step.expect, false);
@@ -136,6 +113,7 @@ pub fn compile(
             StepPlan {
                 name: idx,
                 vars,
+                template,
                 cached,
                 has_captures: !step.capture.is_empty(),
                 checks,

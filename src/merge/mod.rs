@@ -79,6 +79,10 @@ pub enum MergeError {
     },
     #[error("{}: {detail}", path.display())]
     Log { path: PathBuf, detail: String },
+    /// A signal asked the merge to stop before the interval logs were read
+    /// through.
+    #[error("stopped by a signal before the interval logs were merged")]
+    Stopped,
 }
 
 fn list(dirs: &[PathBuf]) -> String {
@@ -269,7 +273,13 @@ pub fn recorded_slos(shards: &[ShardRun]) -> crate::verdict::SloSet {
 
 /// The merged measurements; the merged interval log is written to `log`
 /// second by second, so memory does not grow with the run's length.
-pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measurements, MergeError> {
+/// `stop` is polled once per merged second: a merge of hour-long shards
+/// takes seconds, and a person pressing Ctrl-C should not wait for it.
+pub fn merge(
+    shards: &[ShardRun],
+    log: &mut dyn IntervalLog,
+    stop: &dyn Fn() -> bool,
+) -> Result<Measurements, MergeError> {
     let started_at = shards
         .iter()
         .map(|s| s.started_at)
@@ -284,11 +294,12 @@ pub fn merge(shards: &[ShardRun], log: &mut dyn IntervalLog) -> Result<Measureme
         .err()
         .map(|e| format!("the merged interval log could not be started: {e}"));
     let intervals =
-        merge_logs(shards, started_at, &names, log, &mut log_error).map_err(|(i, detail)| {
-            MergeError::Log {
+        merge_logs(shards, started_at, &names, log, &mut log_error, stop).map_err(|f| match f {
+            LogFailure::Shard(i, detail) => MergeError::Log {
                 path: shards[i].hlog.clone(),
                 detail,
-            }
+            },
+            LogFailure::Stopped => MergeError::Stopped,
         })?;
     if let Err(e) = log.finish()
         && log_error.is_none()
@@ -469,17 +480,24 @@ impl LogReader {
     }
 }
 
+enum LogFailure {
+    /// Shard `.0`'s log could not be read.
+    Shard(usize, String),
+    Stopped,
+}
+
 fn merge_logs(
     shards: &[ShardRun],
     start: chrono::DateTime<chrono::Utc>,
     names: &[String],
     log: &mut dyn IntervalLog,
     log_error: &mut Option<String>,
-) -> Result<Vec<crate::load::model::Interval>, (usize, String)> {
+    stop: &dyn Fn() -> bool,
+) -> Result<Vec<crate::load::model::Interval>, LogFailure> {
     let mut readers = shards
         .iter()
         .enumerate()
-        .map(|(i, s)| LogReader::open(s, start).map_err(|e| (i, e)))
+        .map(|(i, s)| LogReader::open(s, start).map_err(|e| LogFailure::Shard(i, e)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut intervals = Vec::new();
     while let Some(second) = readers
@@ -487,6 +505,9 @@ fn merge_logs(
         .filter_map(|r| r.next.as_ref().map(|n| n.0))
         .min()
     {
+        if stop() {
+            return Err(LogFailure::Stopped);
+        }
         let mut per_name: BTreeMap<String, IntervalStats> = BTreeMap::new();
         let mut length: f64 = 0.0;
         for (i, r) in readers.iter_mut().enumerate() {
@@ -504,7 +525,7 @@ fn merge_logs(
                 let _ = e.histogram.add(&h);
                 // The log holds latencies only: responses, not attempts.
                 e.count += h.len();
-                r.advance().map_err(|e| (i, e))?;
+                r.advance().map_err(|e| LogFailure::Shard(i, e))?;
             }
         }
         let iv = IntervalHistograms {

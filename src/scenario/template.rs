@@ -137,36 +137,113 @@ impl Scope {
         if !s.contains("${") {
             return Ok(s.to_string());
         }
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find("${") {
-            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
-                out.push_str(&rest[..i - 1]);
-                out.push_str("${");
-                rest = &rest[i + 2..];
-                continue;
-            }
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
-            let r = parse_ref(after[..end].trim(), s)?;
-            match self.lookup(&r)? {
-                Value::String(v) => out.push_str(&v),
-                other => out.push_str(&other.to_string()),
-            }
-            rest = &after[end + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
+        Template::parse(s)?.render(self)
     }
 
     /// Substitutes references in a JSON value. A string that is exactly one
     /// reference takes the referenced value with its JSON type, so a captured
     /// number stays a number in a request body.
     pub fn render_json(&self, v: &Value) -> Result<Value, String> {
-        Ok(match v {
+        JsonTemplate::parse(v)?.render(self)
+    }
+}
+
+/// A string template parsed once: rendering is then concatenation, with no
+/// scanning for `${` per request. A load plan parses its requests' templates
+/// once ([`crate::prepare::RequestTemplate`]); `Scope::render` parses and
+/// renders in one go, so both paths share one reading of the syntax.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Box<[Part]>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Lit(Box<str>),
+    Ref(VarRef),
+}
+
+impl Template {
+    /// `$${` is a literal `${`; anything else between `${` and `}` must be a
+    /// valid reference.
+    pub fn parse(s: &str) -> Result<Template, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find("${") {
+            if i > 0 && rest.as_bytes()[i - 1] == b'$' {
+                lit.push_str(&rest[..i - 1]);
+                lit.push_str("${");
+                rest = &rest[i + 2..];
+                continue;
+            }
+            lit.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+            if !lit.is_empty() {
+                parts.push(Part::Lit(std::mem::take(&mut lit).into()));
+            }
+            parts.push(Part::Ref(parse_ref(after[..end].trim(), s)?));
+            rest = &after[end + 1..];
+        }
+        lit.push_str(rest);
+        if !lit.is_empty() {
+            parts.push(Part::Lit(lit.into()));
+        }
+        Ok(Template {
+            parts: parts.into(),
+        })
+    }
+
+    /// The text, when the template references nothing.
+    pub fn literal(&self) -> Option<&str> {
+        match &*self.parts {
+            [] => Some(""),
+            [Part::Lit(s)] => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Variables the template reads (not `${env.X}`), in order.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Ref(VarRef::Var(n)) => Some(n.as_str()),
+            _ => None,
+        })
+    }
+
+    pub fn render(&self, scope: &Scope) -> Result<String, String> {
+        let mut out = String::new();
+        for p in &*self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Ref(r) => match scope.lookup(r)? {
+                    Value::String(v) => out.push_str(&v),
+                    other => out.push_str(&other.to_string()),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON value with its templates parsed once. Parts without a reference
+/// stay plain values and are cloned as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    Plain(Value),
+    /// A string that is exactly one reference: the value keeps its type.
+    Typed(VarRef),
+    Str(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(Template, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    pub fn parse(v: &Value) -> Result<JsonTemplate, String> {
+        let t = match v {
             Value::String(s) => {
                 let t = s.trim();
                 if t.starts_with("${")
@@ -174,25 +251,95 @@ impl Scope {
                     && references(t)?.len() == 1
                     && t.matches("${").count() == 1
                 {
-                    let r = parse_ref(t[2..t.len() - 1].trim(), s)?;
-                    self.lookup(&r)?
+                    JsonTemplate::Typed(parse_ref(t[2..t.len() - 1].trim(), s)?)
                 } else {
-                    Value::String(self.render(s)?)
+                    let t = Template::parse(s)?;
+                    match t.literal() {
+                        Some(l) => JsonTemplate::Plain(Value::String(l.to_string())),
+                        None => JsonTemplate::Str(t),
+                    }
                 }
             }
-            Value::Array(a) => Value::Array(
+            Value::Array(a) => JsonTemplate::Array(
                 a.iter()
-                    .map(|x| self.render_json(x))
+                    .map(JsonTemplate::parse)
                     .collect::<Result<_, _>>()?,
             ),
-            Value::Object(m) => {
+            Value::Object(m) => JsonTemplate::Object(
+                m.iter()
+                    .map(|(k, x)| Ok((Template::parse(k)?, JsonTemplate::parse(x)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => JsonTemplate::Plain(other.clone()),
+        };
+        // A container of plain parts is itself plain.
+        Ok(match t {
+            JsonTemplate::Array(a) if a.iter().all(|x| matches!(x, JsonTemplate::Plain(_))) => {
+                JsonTemplate::Plain(Value::Array(
+                    a.into_iter()
+                        .map(|x| match x {
+                            JsonTemplate::Plain(v) => v,
+                            _ => unreachable!("checked plain"),
+                        })
+                        .collect(),
+                ))
+            }
+            JsonTemplate::Object(m)
+                if m.iter()
+                    .all(|(k, x)| k.literal().is_some() && matches!(x, JsonTemplate::Plain(_))) =>
+            {
+                JsonTemplate::Plain(Value::Object(
+                    m.into_iter()
+                        .map(|(k, x)| match x {
+                            JsonTemplate::Plain(v) => {
+                                (k.literal().unwrap_or_default().to_string(), v)
+                            }
+                            _ => unreachable!("checked plain"),
+                        })
+                        .collect(),
+                ))
+            }
+            t => t,
+        })
+    }
+
+    /// Variables the value reads (not `${env.X}`).
+    pub fn vars(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_vars(&mut out);
+        out
+    }
+
+    fn collect_vars<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            JsonTemplate::Plain(_) | JsonTemplate::Typed(VarRef::Env(_)) => {}
+            JsonTemplate::Typed(VarRef::Var(n)) => out.push(n),
+            JsonTemplate::Str(t) => out.extend(t.vars()),
+            JsonTemplate::Array(a) => a.iter().for_each(|x| x.collect_vars(out)),
+            JsonTemplate::Object(m) => m.iter().for_each(|(k, x)| {
+                out.extend(k.vars());
+                x.collect_vars(out);
+            }),
+        }
+    }
+
+    pub fn render(&self, scope: &Scope) -> Result<Value, String> {
+        Ok(match self {
+            JsonTemplate::Plain(v) => v.clone(),
+            JsonTemplate::Typed(r) => scope.lookup(r)?,
+            JsonTemplate::Str(t) => Value::String(t.render(scope)?),
+            JsonTemplate::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| x.render(scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonTemplate::Object(m) => {
                 let mut out = serde_json::Map::new();
                 for (k, x) in m {
-                    out.insert(self.render(k)?, self.render_json(x)?);
+                    out.insert(k.render(scope)?, x.render(scope)?);
                 }
                 Value::Object(out)
             }
-            other => other.clone(),
         })
     }
 }
@@ -242,6 +389,40 @@ mod tests {
             .unwrap();
         assert_eq!(v, json!({"a": 3, "b": "x3", "c": ["abc"]}));
         assert!(s.render("${nope}").is_err());
+    }
+
+    #[test]
+    fn parsed_templates_render_as_the_scope_does() {
+        let s = Scope::new(BTreeMap::from([
+            ("id".to_string(), json!("abc")),
+            ("n".to_string(), json!(3)),
+        ]));
+        let t = Template::parse("/p/${id}?n=${ n }&l=$${x}$").unwrap();
+        assert_eq!(t.render(&s).unwrap(), "/p/abc?n=3&l=${x}$");
+        assert_eq!(t.vars().collect::<Vec<_>>(), vec!["id", "n"]);
+        assert_eq!(t.literal(), None);
+        assert_eq!(Template::parse("a$${b}").unwrap().literal(), Some("a${b}"));
+        assert_eq!(Template::parse("").unwrap().literal(), Some(""));
+        assert!(Template::parse("${").is_err());
+
+        let body = json!({"a": " ${n} ", "${id}": ["k", "${id}-${n}"], "c": {"d": 1}});
+        let j = JsonTemplate::parse(&body).unwrap();
+        assert_eq!(j.vars(), vec!["n", "id", "id", "n"]);
+        assert_eq!(
+            j.render(&s).unwrap(),
+            json!({"a": 3, "abc": ["k", "abc-3"], "c": {"d": 1}})
+        );
+        assert_eq!(j.render(&s).unwrap(), s.render_json(&body).unwrap());
+        let plain = json!({"c": {"d": [1, "x"]}});
+        assert_eq!(
+            JsonTemplate::parse(&json!({"$${k}": "$${v}"})).unwrap(),
+            JsonTemplate::Plain(json!({"${k}": "${v}"}))
+        );
+        assert_eq!(
+            JsonTemplate::parse(&plain).unwrap(),
+            JsonTemplate::Plain(plain.clone())
+        );
+        assert!(j.render(&Scope::default()).is_err());
     }
 
     #[test]
