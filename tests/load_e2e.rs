@@ -139,22 +139,31 @@ async fn closed_model_counts_agree_exactly_with_the_server() {
 }
 
 /// A TCP forwarder on loopback in front of `to` that counts the
-/// connections it accepts.
-async fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// connections it accepts. It runs on a thread and runtime of its own, as
+/// a proxy in front of a server would.
+fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let to = to.clone();
-            tokio::spawn(async move {
-                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
-                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                }
-            });
-        }
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let to = to.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
     });
     (format!("http://{addr}"), accepted)
 }
@@ -171,14 +180,11 @@ async fn each_user_holds_one_connection() {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    let (via, accepted) = counting_forwarder(backend.clone()).await;
+    let (via, accepted) = counting_forwarder(backend.clone());
     let mut o = options(&via);
     o.users = 12;
     o.metrics_path = None;
-    let m = {
-        let _one = CLOSED.lock().await;
-        run(&scenarios("health.yaml"), &o).await
-    };
+    let m = run(&scenarios("health.yaml"), &o).await;
     let n = total(&m);
     assert!(n > 100, "only {n} requests");
     assert_eq!(m.requests["health"].error_count(), 0);
@@ -188,7 +194,7 @@ async fn each_user_holds_one_connection() {
         "{n} requests from 12 users"
     );
 
-    let (via, accepted) = counting_forwarder(backend).await;
+    let (via, accepted) = counting_forwarder(backend);
     let mut o = options(&via);
     o.rate = Some(200.0);
     o.metrics_path = None;

@@ -407,7 +407,7 @@ mod tests {
 
         let body = json!({"a": " ${n} ", "${id}": ["k", "${id}-${n}"], "c": {"d": 1}});
         let j = JsonTemplate::parse(&body).unwrap();
-        assert_eq!(j.vars(), vec!["n", "id", "id", "n"]);
+        assert_eq!(j.vars(), vec!["id", "id", "n", "n"]);
         assert_eq!(
             j.render(&s).unwrap(),
             json!({"a": 3, "abc": ["k", "abc-3"], "c": {"d": 1}})
