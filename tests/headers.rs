@@ -172,3 +172,38 @@ async fn a_scenario_header_replaces_the_defaults_in_both() {
         Some("smoke/1")
     );
 }
+
+/// A target URL's userinfo never reaches the Host header (load builds its
+/// own Host for each user's connection): the server sees the same Host
+/// from both commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_in_the_target_stays_out_of_the_host_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = scenario(dir.path(), "");
+    let capture = Capture::start().await;
+    let target = capture.url.replace("http://", "http://probe:pw@");
+    let report = dir.path().join("load");
+    let out = postdeploy(&[
+        "load",
+        "--target",
+        &target,
+        "--users",
+        "1",
+        "--max-requests",
+        "1",
+        "--duration",
+        "20s",
+        "--no-server-metrics",
+        "--out",
+        report.to_str().expect("utf-8"),
+        &file,
+    ])
+    .await;
+    assert!(out.status.success(), "load failed:\n{}", text(&out));
+    let load = capture.take();
+    let host = capture.url.trim_start_matches("http://");
+    assert!(!load.is_empty(), "load sent nothing to /probe");
+    for head in &load {
+        assert_eq!(head.get("host").map(String::as_str), Some(host), "{head:?}");
+    }
+}

@@ -298,12 +298,14 @@ impl LoadClient {
             } else {
                 80
             };
-            let host = match authority.port_u16() {
-                Some(p) if p != default_port => authority.as_str(),
-                _ => authority.host(),
-            };
-            let value = http::HeaderValue::from_str(host)
-                .map_err(|_| TransportError::Invalid(format!("{uri}: invalid host")))?;
+            // From host and port only: an authority may carry userinfo.
+            let value = match authority.port_u16() {
+                Some(p) if p != default_port => {
+                    http::HeaderValue::from_str(&format!("{}:{p}", authority.host()))
+                }
+                _ => http::HeaderValue::from_str(authority.host()),
+            }
+            .map_err(|_| TransportError::Invalid(format!("{uri}: invalid host")))?;
             request.headers_mut().insert(http::header::HOST, value);
         }
         *request.uri_mut() = uri
