@@ -91,6 +91,37 @@ fn scenario(dir: &Path, extra_headers: &str) -> String {
     path.to_str().expect("utf-8 path").to_owned()
 }
 
+/// A one-request `load` of `file` against `target`; the heads `capture`
+/// recorded (at least one).
+async fn load_once(
+    capture: &Capture,
+    target: &str,
+    dir: &Path,
+    file: &str,
+) -> Vec<BTreeMap<String, String>> {
+    let report = dir.join("load");
+    let out = postdeploy(&[
+        "load",
+        "--target",
+        target,
+        "--users",
+        "1",
+        "--max-requests",
+        "1",
+        "--duration",
+        "20s",
+        "--no-server-metrics",
+        "--out",
+        report.to_str().expect("utf-8"),
+        file,
+    ])
+    .await;
+    assert!(out.status.success(), "load failed:\n{}", text(&out));
+    let load = capture.take();
+    assert!(!load.is_empty(), "load sent nothing to /probe");
+    load
+}
+
 /// Runs `verify`, then a one-request `load`, and returns the head each sent.
 async fn heads_of_both(
     extra_headers: &str,
@@ -112,26 +143,7 @@ async fn heads_of_both(
     let verify = capture.take();
     assert_eq!(verify.len(), 1, "verify sent {verify:?}");
 
-    let report = dir.path().join("load");
-    let out = postdeploy(&[
-        "load",
-        "--target",
-        &capture.url,
-        "--users",
-        "1",
-        "--max-requests",
-        "1",
-        "--duration",
-        "20s",
-        "--no-server-metrics",
-        "--out",
-        report.to_str().expect("utf-8"),
-        &file,
-    ])
-    .await;
-    assert!(out.status.success(), "load failed:\n{}", text(&out));
-    let load = capture.take();
-    assert!(!load.is_empty(), "load sent nothing to /probe");
+    let load = load_once(&capture, &capture.url, dir.path(), &file).await;
     for other in &load[1..] {
         assert_eq!(other, &load[0], "load's requests differ among themselves");
     }
@@ -182,27 +194,8 @@ async fn userinfo_in_the_target_stays_out_of_the_host_header() {
     let file = scenario(dir.path(), "");
     let capture = Capture::start().await;
     let target = capture.url.replace("http://", "http://probe:pw@");
-    let report = dir.path().join("load");
-    let out = postdeploy(&[
-        "load",
-        "--target",
-        &target,
-        "--users",
-        "1",
-        "--max-requests",
-        "1",
-        "--duration",
-        "20s",
-        "--no-server-metrics",
-        "--out",
-        report.to_str().expect("utf-8"),
-        &file,
-    ])
-    .await;
-    assert!(out.status.success(), "load failed:\n{}", text(&out));
-    let load = capture.take();
+    let load = load_once(&capture, &target, dir.path(), &file).await;
     let host = capture.url.trim_start_matches("http://");
-    assert!(!load.is_empty(), "load sent nothing to /probe");
     for head in &load {
         assert_eq!(head.get("host").map(String::as_str), Some(host), "{head:?}");
     }

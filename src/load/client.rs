@@ -52,6 +52,8 @@ pub struct Lane {
 struct LaneConn {
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// The Host header for this origin, built once per connection.
+    host: http::HeaderValue,
     sender: SendRequest<Full<Bytes>>,
 }
 
@@ -278,36 +280,12 @@ impl LoadClient {
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method;
         *request.headers_mut() = headers;
-        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned())
-        else {
-            return Err(TransportError::Invalid(format!(
-                "{uri}: not an absolute URL"
-            )));
-        };
         if !lane.takes(&uri) {
             // A redirect to another origin: the shared pool.
             *request.uri_mut() = uri;
             return self.hyper.request(request).await.map_err(|e| classify(&e));
         }
-        // What hyper-util's client does for HTTP/1 before sending: a Host
-        // header (without the scheme's default port), and the target in
-        // origin form.
-        if !request.headers().contains_key(http::header::HOST) {
-            let default_port = if scheme == http::uri::Scheme::HTTPS {
-                443
-            } else {
-                80
-            };
-            // From host and port only: an authority may carry userinfo.
-            let value = match authority.port_u16() {
-                Some(p) if p != default_port => {
-                    http::HeaderValue::from_str(&format!("{}:{p}", authority.host()))
-                }
-                _ => http::HeaderValue::from_str(authority.host()),
-            }
-            .map_err(|_| TransportError::Invalid(format!("{uri}: invalid host")))?;
-            request.headers_mut().insert(http::header::HOST, value);
-        }
+        // The target in origin form, as hyper-util's client sends HTTP/1.
         *request.uri_mut() = uri
             .path_and_query()
             .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
@@ -316,9 +294,15 @@ impl LoadClient {
             if !reused {
                 // Boxed: connecting (TCP, TLS) is rare, and its state would
                 // otherwise sit in every user's request future.
-                lane.conn = Some(Box::pin(self.connect(&uri, &scheme, &authority)).await?);
+                lane.conn = Some(Box::pin(self.connect(&uri)).await?);
             }
-            let sender = &mut lane.conn.as_mut().expect("connected above").sender;
+            let conn = lane.conn.as_mut().expect("connected above");
+            if !request.headers().contains_key(http::header::HOST) {
+                request
+                    .headers_mut()
+                    .insert(http::header::HOST, conn.host.clone());
+            }
+            let sender = &mut conn.sender;
             if sender.ready().await.is_err() {
                 lane.conn = None;
                 if reused {
@@ -344,13 +328,27 @@ impl LoadClient {
         }
     }
 
-    async fn connect(
-        &self,
-        uri: &Uri,
-        scheme: &http::uri::Scheme,
-        authority: &http::uri::Authority,
-    ) -> Result<LaneConn, TransportError> {
+    async fn connect(&self, uri: &Uri) -> Result<LaneConn, TransportError> {
         use tower_service::Service as _;
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(TransportError::Invalid(format!(
+                "{uri}: not an absolute URL"
+            )));
+        };
+        // What hyper-util's client sends: host and port (the scheme's
+        // default port left out), never the userinfo an authority may carry.
+        let default_port = if *scheme == http::uri::Scheme::HTTPS {
+            443
+        } else {
+            80
+        };
+        let host = match authority.port_u16() {
+            Some(p) if p != default_port => {
+                http::HeaderValue::from_str(&format!("{}:{p}", authority.host()))
+            }
+            _ => http::HeaderValue::from_str(authority.host()),
+        }
+        .map_err(|_| TransportError::Invalid(format!("{uri}: invalid host")))?;
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -367,6 +365,7 @@ impl LoadClient {
         Ok(LaneConn {
             scheme: scheme.clone(),
             authority: authority.clone(),
+            host,
             sender,
         })
     }
