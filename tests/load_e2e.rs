@@ -209,6 +209,118 @@ async fn each_user_holds_one_connection() {
     b.stop().await;
 }
 
+/// How a [`closing_server`] ends its connections.
+#[derive(Clone, Copy)]
+enum Closing {
+    /// Every answer says `Connection: close`, and the server hangs up.
+    EachAnswer,
+    /// Keep-alive, but a connection idle this long is closed without a word
+    /// (nginx's `keepalive_timeout`, a load balancer's idle timeout).
+    WhenIdle(Duration),
+}
+
+/// A raw HTTP/1.1 server on its own thread and runtime that answers every
+/// request with a healthy `/api/health` body and closes connections as
+/// `how` says; it counts the connections it accepts.
+fn closing_server(how: Closing) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let body = r#"{"status":"healthy"}"#;
+                    let mut buf = Vec::new();
+                    loop {
+                        // One request head (the scenario's GETs have no body).
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            let mut chunk = [0u8; 4096];
+                            let read = match how {
+                                Closing::WhenIdle(idle) if buf.is_empty() => {
+                                    match tokio::time::timeout(idle, s.read(&mut chunk)).await {
+                                        Ok(r) => r,
+                                        Err(_) => return,
+                                    }
+                                }
+                                _ => s.read(&mut chunk).await,
+                            };
+                            match read {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        buf.drain(..end);
+                        let close = matches!(how, Closing::EachAnswer);
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
+                            body.len(),
+                            if close { "connection: close\r\n" } else { "" }
+                        );
+                        if s.write_all(format!("{head}{body}").as_bytes()).await.is_err() || close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (format!("http://{addr}"), accepted)
+}
+
+/// A server that ends connections costs the run no request: a lane sees
+/// the close (an answer's `Connection: close`, or an idle connection the
+/// server dropped since the user's last request) and sends on a new
+/// connection, in both models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_closing_connections_costs_no_request() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (url, accepted) = closing_server(Closing::EachAnswer);
+    let mut o = options(&url);
+    o.metrics_path = None;
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let n = total(&m);
+    assert!(n > 50, "only {n} requests");
+    assert_eq!(
+        m.requests["health"].error_count(),
+        0,
+        "{:?}",
+        m.requests["health"]
+    );
+    assert_eq!(accepted.load(SeqCst), n, "one connection per request");
+
+    // 50/s leaves a lane idle 20 ms between requests; the server drops
+    // connections idle for 5 ms.
+    let (url, accepted) = closing_server(Closing::WhenIdle(Duration::from_millis(5)));
+    let mut o = options(&url);
+    o.metrics_path = None;
+    o.rate = Some(50.0);
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let n = total(&m);
+    assert!(n >= 90, "only {n} requests at 50/s for 2 s");
+    assert_eq!(
+        m.requests["health"].error_count(),
+        0,
+        "{:?}",
+        m.requests["health"]
+    );
+    let conns = accepted.load(SeqCst);
+    assert!(
+        conns + 5 >= n && conns <= n,
+        "{conns} connections for {n} requests"
+    );
+}
+
 /// Memory stays flat over any duration: each second's histograms leave for
 /// the interval log when the second closes (on disk before the run ends),
 /// and what stays in memory per second is a few scalars per request name.
