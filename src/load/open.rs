@@ -18,9 +18,9 @@
 //! timer wheel has millisecond granularity, and since latency is measured
 //! from the intended time, any lateness of the scheduler is added to every
 //! request (about 0.7 ms at 200 req/s). The thread sleeps until
-//! [`SPIN_AHEAD`] before a slot is due, then spins (yielding the core to
-//! the runtime's workers) until it is, and releases the slot to the
-//! runtime. How late each request actually went out is recorded, so a
+//! a [`Margin`] before a slot is due (as much as its own sleeps have lately
+//! overshot, at most [`SPIN_AHEAD`]), then spins (yielding the core to the
+//! runtime's workers) until it is, and releases the slot to the runtime. How late each request actually went out is recorded, so a
 //! report can tell a late generator from a slow server.
 
 use std::collections::VecDeque;
@@ -34,15 +34,55 @@ use tokio::sync::{Notify, oneshot};
 use super::exec::{self, Shared, Timing};
 use super::model::{ScheduleStats, new_histogram};
 
-/// How long before a slot is due the scheduler stops sleeping and starts
-/// spinning: the margin that absorbs a sleep's late wake-up and some
-/// scheduling delay. The spin yields, so the runtime's workers keep the
-/// core when they need it, but it costs CPU: up to `SPIN_AHEAD × rate` of a
-/// core. Measured on 2 busy cores: 1 ms gave a lateness p99 of 26–29 µs for
-/// ~1 ms of CPU per request at 200 req/s (a whole core at 2,000 req/s);
-/// 250 µs cut that CPU to a third but let p99 reach 120–160 µs, past the
-/// 100 µs the schedule promises. Precision wins.
+/// The most the scheduler spins before a slot: a sleep that overshoots by
+/// more than this on a loaded machine shows as lateness, not as more spin.
+/// Measured on 2 busy cores, a fixed 1 ms margin gave a lateness p99 of
+/// 26–29 µs for ~1 ms of CPU per request at 200 req/s (a whole core at
+/// 2,000 req/s); a fixed 250 µs cut that CPU to a third but let p99 reach
+/// 120–160 µs when the cores were busy. Hence [`Margin`]: as little spin as
+/// the machine's own sleeps need, up to this.
 pub const SPIN_AHEAD: Duration = Duration::from_millis(1);
+
+/// The least the scheduler spins before a slot.
+const MIN_SPIN: Duration = Duration::from_micros(50);
+
+/// How far ahead of a slot the scheduler stops sleeping and starts to spin:
+/// twice the worst overshoot of its last [`Margin::WINDOW`] timed sleeps,
+/// plus 20 µs, within [`MIN_SPIN`]..=[`SPIN_AHEAD`]. A sleep ends late by
+/// what the kernel and the hypervisor take to run the thread again: tens of
+/// µs on an idle machine, hundreds on a busy one. A fixed margin had to be
+/// sized for the busy case and burnt that much CPU before every slot on an
+/// idle one; this one follows what the sleeps actually do. It starts at
+/// the most, so the first slots are on time while it learns.
+#[derive(Debug)]
+pub struct Margin {
+    recent: [Duration; Margin::WINDOW],
+    next: usize,
+}
+
+impl Default for Margin {
+    fn default() -> Self {
+        Margin {
+            recent: [SPIN_AHEAD; Margin::WINDOW],
+            next: 0,
+        }
+    }
+}
+
+impl Margin {
+    const WINDOW: usize = 64;
+
+    /// A timed sleep meant to end at `target` ended `late` after it.
+    pub fn record(&mut self, late: Duration) {
+        self.recent[self.next] = late;
+        self.next = (self.next + 1) % Self::WINDOW;
+    }
+
+    pub fn get(&self) -> Duration {
+        let worst = self.recent.iter().max().copied().unwrap_or(SPIN_AHEAD);
+        (worst * 2 + Duration::from_micros(20)).clamp(MIN_SPIN, SPIN_AHEAD)
+    }
+}
 
 /// Lets the scheduler thread's sleeps end on time: Linux otherwise lets a
 /// normal thread's timers fire up to 50 µs late to batch wake-ups.
@@ -173,6 +213,7 @@ impl Pacer {
         precise_timers();
         let mut slot: u64 = 0;
         let mut turn = 0usize;
+        let mut margin = Margin::default();
         let mut end = deadline;
         'slots: loop {
             let due = Duration::try_from_secs_f64(slot as f64 / self.rate)
@@ -181,7 +222,7 @@ impl Pacer {
             let Some(due) = due.filter(|d| *d < deadline) else {
                 break;
             };
-            if !self.wait_until(due) {
+            if !self.wait_until(due, &mut margin) {
                 end = Instant::now().min(deadline);
                 break;
             }
@@ -229,7 +270,7 @@ impl Pacer {
     }
 
     /// Sleeps, then spins, until `due`; false if the schedule closed first.
-    fn wait_until(&self, due: Instant) -> bool {
+    fn wait_until(&self, due: Instant, margin: &mut Margin) -> bool {
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return false;
@@ -238,15 +279,24 @@ impl Pacer {
             if now >= due {
                 return true;
             }
+            let ahead = margin.get();
             let left = due - now;
-            if left > SPIN_AHEAD {
+            if left > ahead {
                 let st = lock(&self.state);
                 if st.closed {
                     return false;
                 }
+                let wake = due - ahead;
                 // Woken early by every waiter and every ended iteration;
-                // the loop just sleeps again.
-                let _ = self.changed.wait_timeout(st, left - SPIN_AHEAD);
+                // the loop just sleeps again. Only a sleep that ran its
+                // course says how late this machine wakes the thread.
+                let timed_out = self
+                    .changed
+                    .wait_timeout(st, wake.saturating_duration_since(now))
+                    .is_ok_and(|(_, r)| r.timed_out());
+                if timed_out {
+                    margin.record(Instant::now().saturating_duration_since(wake));
+                }
             } else {
                 std::thread::yield_now();
                 std::hint::spin_loop();
@@ -335,4 +385,37 @@ pub async fn run(
     }
     drop(scheduler);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spin_margin_follows_the_sleeps_worst_overshoot() {
+        let mut m = Margin::default();
+        // Until it has seen a window of sleeps, it spins the most.
+        assert_eq!(m.get(), SPIN_AHEAD);
+        for _ in 0..Margin::WINDOW {
+            m.record(Duration::from_micros(30));
+        }
+        assert_eq!(m.get(), Duration::from_micros(80));
+        // One slow wake-up widens it at once...
+        m.record(Duration::from_micros(200));
+        assert_eq!(m.get(), Duration::from_micros(420));
+        // ...until a whole window has passed without another.
+        for _ in 0..Margin::WINDOW - 1 {
+            m.record(Duration::from_micros(30));
+        }
+        assert_eq!(m.get(), Duration::from_micros(420));
+        m.record(Duration::from_micros(30));
+        assert_eq!(m.get(), Duration::from_micros(80));
+        // Never less than the floor, never more than the ceiling.
+        for _ in 0..Margin::WINDOW {
+            m.record(Duration::ZERO);
+        }
+        assert_eq!(m.get(), MIN_SPIN);
+        m.record(Duration::from_millis(30));
+        assert_eq!(m.get(), SPIN_AHEAD);
+    }
 }
