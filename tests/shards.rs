@@ -409,3 +409,72 @@ fn stretch_log(path: &Path, times: u32) {
     }
     std::fs::write(path, out).unwrap();
 }
+
+/// Each failures line of a log: (second since the log's start, failed
+/// requests in it, across names).
+fn failures_per_second(log: &Path) -> Vec<(f64, u64)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(postdeploy::report::load::hlog::parse_failures)
+        .map(|(start, per_tag)| (start, per_tag.iter().map(|t| t.2).sum()))
+        .collect()
+}
+
+/// A merged run's seconds keep their failures: the interval logs carry
+/// them (on `#[Failures ...]` lines, beside the latencies of the answers),
+/// so the merged log, and the per-second error chart drawn from it, add
+/// up to the shards' failed requests, not to zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merged_seconds_keep_the_shards_failures() {
+    let b = sqlite_backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = b.url();
+    let wrong = fixture("wrong-status.yaml");
+    let shards = run_shards(
+        dir.path(),
+        2,
+        &start_in(2),
+        &[
+            &wrong,
+            "--target",
+            &url,
+            "--users",
+            "2",
+            "--duration",
+            "2s",
+            "--no-history",
+        ],
+    )
+    .await;
+    let mut shard_failed = 0;
+    for (out, o) in &shards {
+        let s = summary(out);
+        let failed = u(&s["all"]["failed"]);
+        assert!(failed > 0, "{}", text(o));
+        // Every request failed its status check, and each shard's log says so.
+        let logged: u64 = failures_per_second(&out.join("latency.hlog"))
+            .iter()
+            .map(|f| f.1)
+            .sum();
+        assert_eq!(logged, failed, "{}", out.display());
+        shard_failed += failed;
+    }
+    let merged = dir.path().join("merged");
+    let o = postdeploy(&[
+        "merge",
+        "--out",
+        merged.to_str().unwrap(),
+        "--no-history",
+        shards[0].0.to_str().unwrap(),
+        shards[1].0.to_str().unwrap(),
+    ])
+    .await;
+    assert!(merged.join("summary.json").is_file(), "{}", text(&o));
+    let m = summary(&merged);
+    assert_eq!(u(&m["all"]["failed"]), shard_failed);
+    let seconds = failures_per_second(&merged.join("latency.hlog"));
+    assert!(seconds.len() >= 2, "{seconds:?}");
+    assert_eq!(seconds.iter().map(|f| f.1).sum::<u64>(), shard_failed);
+    b.stop().await;
+}

@@ -22,6 +22,7 @@ use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::report::load::hlog::{FAILURES, parse_failures};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
@@ -424,7 +425,19 @@ struct LogReader {
     /// Seconds from the merged run's start to this shard's.
     offset_s: f64,
     tags: BTreeMap<String, String>,
-    next: Option<(u64, f64, String, Histogram<u64>)>,
+    /// The next entry: (wall-clock second of the merged run, length,
+    /// request name, what the shard logged for it).
+    next: Option<(u64, f64, String, Logged)>,
+    /// The rest of a failures line, one entry per name.
+    queued: std::collections::VecDeque<(u64, f64, String, Logged)>,
+}
+
+/// What a shard's log holds for one request name in one second.
+enum Logged {
+    /// The latencies of its responses.
+    Latencies(Histogram<u64>),
+    /// Its failed requests, and how many of those got no response.
+    Failures { unanswered: u64, errors: u64 },
 }
 
 impl LogReader {
@@ -436,15 +449,24 @@ impl LogReader {
             offset_s: (s.started_at - merged_start).as_seconds_f64(),
             tags: s.tags.clone(),
             next: None,
+            queued: Default::default(),
         };
         r.advance()?;
         Ok(r)
     }
 
-    /// Reads up to the next tagged interval: (wall-clock second of the
-    /// merged run, length, request name, histogram).
+    /// Shards started together tick within milliseconds of each other:
+    /// the nearest whole second is their common second.
+    fn second(&self, start_s: f64) -> u64 {
+        (start_s + self.offset_s).round().max(0.0) as u64
+    }
+
+    /// Reads up to the next entry: a tagged interval, or a name's failures.
     fn advance(&mut self) -> Result<(), String> {
-        self.next = None;
+        self.next = self.queued.pop_front();
+        if self.next.is_some() {
+            return Ok(());
+        }
         loop {
             self.line.clear();
             // Kept with its newline: the log parser wants whole lines.
@@ -455,6 +477,27 @@ impl LogReader {
                 == 0
             {
                 return Ok(());
+            }
+            if self.line.starts_with(FAILURES.as_bytes()) {
+                let text = String::from_utf8_lossy(&self.line);
+                let (start, per_tag) =
+                    parse_failures(&text).ok_or_else(|| format!("unreadable line: {text}"))?;
+                let second = self.second(start);
+                for (tag, unanswered, errors) in per_tag {
+                    if let Some(name) = self.tags.get(tag) {
+                        self.queued.push_back((
+                            second,
+                            0.0,
+                            name.clone(),
+                            Logged::Failures { unanswered, errors },
+                        ));
+                    }
+                }
+                self.next = self.queued.pop_front();
+                if self.next.is_some() {
+                    return Ok(());
+                }
+                continue;
             }
             if !self.line.starts_with(b"Tag=") {
                 continue;
@@ -468,12 +511,13 @@ impl LogReader {
                 };
                 let h =
                     crate::history::record::decode_sparse(iv.encoded_histogram())?.to_histogram();
-                // Shards started together tick within milliseconds of each
-                // other: the nearest whole second is their common second.
-                let second = (iv.start_timestamp().as_secs_f64() + self.offset_s)
-                    .round()
-                    .max(0.0) as u64;
-                self.next = Some((second, iv.duration().as_secs_f64(), name.clone(), h));
+                let second = self.second(iv.start_timestamp().as_secs_f64());
+                self.next = Some((
+                    second,
+                    iv.duration().as_secs_f64(),
+                    name.clone(),
+                    Logged::Latencies(h),
+                ));
                 return Ok(());
             }
         }
@@ -522,9 +566,17 @@ fn merge_logs(
                     count: 0,
                     errors: 0,
                 });
-                let _ = e.histogram.add(&h);
-                // The log holds latencies only: responses, not attempts.
-                e.count += h.len();
+                match &h {
+                    Logged::Latencies(h) => {
+                        let _ = e.histogram.add(h);
+                        e.count += h.len();
+                    }
+                    // Requests that got no response are in no histogram.
+                    Logged::Failures { unanswered, errors } => {
+                        e.count += unanswered;
+                        e.errors += errors;
+                    }
+                }
                 r.advance().map_err(|e| LogFailure::Shard(i, e))?;
             }
         }

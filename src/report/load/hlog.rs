@@ -5,10 +5,17 @@
 //! version, `StartTime`, `BaseTime` (interval timestamps are seconds since
 //! the run started) and the column legend.
 //!
+//! A second in which requests failed also gets a comment line (which
+//! HdrHistogram's readers skip), `#[Failures START: TAG=U/E ...]`: per
+//! request name, U requests that got no response (they are in no histogram)
+//! and E failed requests in all. `merge` adds them up, so a merged run's
+//! per-second errors and attempts are the shards' own.
+//!
 //! Values are microseconds; the interval max column is in milliseconds
 //! (divisor 1000), as Java writes it for its nanosecond logs with its own
 //! divisor. Use `-outputValueUnitRatio 1000` with the Java processor.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -24,6 +31,28 @@ use crate::load::model::{IntervalHistograms, IntervalLog, new_histogram};
 
 const LEGEND: &str =
     "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
+/// How a second's failures line starts (see the module's comment).
+pub const FAILURES: &str = "#[Failures ";
+
+/// A tag, its requests without a response, and its failed requests.
+pub type TagFailures<'a> = (&'a str, u64, u64);
+
+/// Reads a `#[Failures ...]` line: its start (seconds since the run's
+/// start) and, per tag, requests without a response and failed requests.
+/// None for any other line.
+pub fn parse_failures(line: &str) -> Option<(f64, Vec<TagFailures<'_>>)> {
+    let rest = line.trim_end().strip_prefix(FAILURES)?.strip_suffix(']')?;
+    let (start, pairs) = rest.split_once(':')?;
+    let start: f64 = start.parse().ok()?;
+    let mut out = Vec::new();
+    for pair in pairs.split_whitespace() {
+        let (tag, counts) = pair.rsplit_once('=')?;
+        let (unanswered, errors) = counts.split_once('/')?;
+        out.push((tag, unanswered.parse().ok()?, errors.parse().ok()?));
+    }
+    Some((start, out))
+}
+
 /// Interval_Max is written in ms: values are µs.
 const MAX_DIVISOR: f64 = 1000.0;
 
@@ -120,6 +149,25 @@ impl<W: Write> HlogStream<W> {
         self.out.flush()
     }
 
+    /// The second's `#[Failures ...]` line, if any request failed in it.
+    fn failures(&mut self, iv: &IntervalHistograms) -> std::io::Result<()> {
+        let mut line = String::new();
+        for (name, st) in iv.per_name.iter().filter(|(_, st)| st.errors > 0) {
+            let unanswered = st.count.saturating_sub(st.histogram.len());
+            let _ = write!(
+                line,
+                " {}={unanswered}/{}",
+                self.names.stem(name),
+                st.errors
+            );
+        }
+        if line.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{FAILURES}{:.3}:{line}]", iv.start.as_secs_f64())?;
+        self.out.flush()
+    }
+
     /// The line format of hdrhistogram's `IntervalLogWriter`, written here
     /// so the headers need not be repeated for every second.
     fn line(
@@ -164,10 +212,76 @@ impl<W: Write> IntervalLog for HlogStream<W> {
             .iter()
             .map(|(n, s)| (n.as_str(), &s.histogram))
             .collect();
-        self.interval(iv.start, iv.length, &per_name)
+        self.interval(iv.start, iv.length, &per_name)?;
+        self.failures(iv)
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod failures_tests {
+    use super::*;
+    use crate::load::model::IntervalStats;
+
+    #[test]
+    fn a_seconds_failures_round_trip_through_its_comment_line() {
+        let mut log = HlogStream::new(Vec::new());
+        let names = vec!["get a".to_string(), "ok".to_string()];
+        log.header(chrono::Utc::now(), &names).unwrap();
+        let mut answered = new_histogram();
+        for v in [120, 300, 310] {
+            answered.record(v).unwrap();
+        }
+        let per_name = [
+            // 5 attempts: 3 answered (1 of them failed its checks), 2
+            // never answered.
+            (
+                "get a".to_string(),
+                IntervalStats {
+                    histogram: answered.clone(),
+                    count: 5,
+                    errors: 3,
+                },
+            ),
+            (
+                "ok".to_string(),
+                IntervalStats {
+                    histogram: answered,
+                    count: 3,
+                    errors: 0,
+                },
+            ),
+        ];
+        let iv = IntervalHistograms {
+            start: Duration::from_secs(7),
+            length: Duration::from_secs(1),
+            users: 1,
+            per_name: per_name.into_iter().collect(),
+        };
+        log.write(&iv).unwrap();
+        // A second without failures writes no such line.
+        let mut calm = iv.clone();
+        calm.per_name.get_mut("get a").unwrap().errors = 0;
+        calm.per_name.get_mut("get a").unwrap().count = 3;
+        log.write(&calm).unwrap();
+        let text = String::from_utf8(log.into_inner()).unwrap();
+        let lines: Vec<_> = text.lines().filter_map(parse_failures).collect();
+        assert_eq!(lines, vec![(7.0, vec![("get_a", 2, 3)])], "{text}");
+        // HdrHistogram's own reader still reads every interval.
+        let intervals =
+            hdrhistogram::serialization::interval_log::IntervalLogIterator::new(text.as_bytes())
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Ok(hdrhistogram::serialization::interval_log::LogEntry::Interval(_))
+                    )
+                })
+                .count();
+        assert_eq!(intervals, 6, "{text}");
+        assert_eq!(parse_failures("#[Failures 1.000: a=x/1]"), None);
+        assert_eq!(parse_failures("#[StartTime: 1.000 ]"), None);
     }
 }
