@@ -23,7 +23,11 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// One load run of every bundled scenario; returns the process output and
 /// summary.json.
-async fn load_bundled(url: &str, dir: &std::path::Path) -> (std::process::Output, Value) {
+async fn load_bundled(
+    url: &str,
+    dir: &std::path::Path,
+    users: &str,
+) -> (std::process::Output, Value) {
     let out = dir.join("run");
     let scenarios = support::root().join("scenarios");
     let o = postdeploy(&[
@@ -32,7 +36,7 @@ async fn load_bundled(url: &str, dir: &std::path::Path) -> (std::process::Output
         "--target",
         url,
         "--users",
-        "16",
+        users,
         "--duration",
         "8s",
         "--out",
@@ -55,7 +59,9 @@ async fn bundled_scenarios_pass_under_load_ten_runs_in_a_row() {
     for run in 1..=RUNS {
         let b = postgres_backend().await;
         let dir = tempfile::tempdir().unwrap();
-        let (o, s) = load_bundled(&b.url(), dir.path()).await;
+        // 8 users: every SLO holds on a debug build on two busy cores
+        // (16 users queued the health p99 past its 200 ms there).
+        let (o, s) = load_bundled(&b.url(), dir.path(), "8").await;
         b.stop().await;
         let out = String::from_utf8_lossy(&o.stdout).to_string();
         let requests = s["requests"].as_object().expect("requests");
@@ -104,7 +110,9 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let (o, s) = load_bundled(&b.url(), dir.path()).await;
+    // 16 users: enough health requests despite the fault for the metrics
+    // step's 100-sample minimum.
+    let (o, s) = load_bundled(&b.url(), dir.path(), "16").await;
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(s["passed"], false);
@@ -125,11 +133,16 @@ async fn latency_fault_on_health_fails_the_load_gate_and_names_the_assertion() {
     assert!(line.trim_end().ends_with("samples)"), "{line}");
 
     // The client sees it too: under load the health step's 200 ms budget
-    // is judged as its p99.
-    assert!(
-        out.contains(r#"BREACHED p99 of "health is healthy with the database connected" was 3"#),
-        "{out}"
-    );
+    // is judged as its p99, which carries the whole 300 ms fault (plus
+    // whatever queueing the machine adds: 100 ms on a slow one).
+    let breach = r#"BREACHED p99 of "health is healthy with the database connected" was "#;
+    let p99_ms: f64 = out
+        .lines()
+        .find_map(|l| l.split_once(breach))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no breach of the health step's p99:\n{out}"));
+    assert!(p99_ms >= 300.0, "{p99_ms} ms\n{out}");
 
     // summary.json carries the same reasons.
     let f = &s["requests"]["server-side latency within budget"]["failures"];
