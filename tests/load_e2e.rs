@@ -138,10 +138,14 @@ async fn closed_model_counts_agree_exactly_with_the_server() {
     b.stop().await;
 }
 
-/// A TCP forwarder on loopback in front of `to` that counts the
-/// connections it accepts. It runs on a thread and runtime of its own, as
-/// a proxy in front of a server would.
-fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+/// A server on loopback, on a thread and runtime of its own (as a real
+/// server or proxy would be), that hands each connection it accepts to
+/// `serve` and counts them.
+fn counting_server<F, Fut>(serve: F) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -154,18 +158,25 @@ fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::
             .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((s, _)) = listener.accept().await {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let to = to.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
+                tokio::spawn(serve(s));
             }
         });
     });
     (format!("http://{addr}"), accepted)
+}
+
+/// A TCP forwarder in front of `to` that counts the connections it accepts.
+fn counting_forwarder(to: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    counting_server(move |mut inbound| {
+        let to = to.clone();
+        async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&to).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        }
+    })
 }
 
 /// Each user has a connection of its own, as `--users` promises the
@@ -219,63 +230,45 @@ enum Closing {
     WhenIdle(Duration),
 }
 
-/// A raw HTTP/1.1 server on its own thread and runtime that answers every
-/// request with a healthy `/api/health` body and closes connections as
-/// `how` says; it counts the connections it accepts.
+/// A raw HTTP/1.1 server that answers every request with a healthy
+/// `/api/health` body and closes connections as `how` says; it counts the
+/// connections it accepts.
 fn closing_server(how: Closing) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let count = accepted.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((mut s, _)) = listener.accept().await {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let body = r#"{"status":"healthy"}"#;
-                    let mut buf = Vec::new();
-                    loop {
-                        // One request head (the scenario's GETs have no body).
-                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                            let mut chunk = [0u8; 4096];
-                            let read = match how {
-                                Closing::WhenIdle(idle) if buf.is_empty() => {
-                                    match tokio::time::timeout(idle, s.read(&mut chunk)).await {
-                                        Ok(r) => r,
-                                        Err(_) => return,
-                                    }
-                                }
-                                _ => s.read(&mut chunk).await,
-                            };
-                            match read {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                            }
-                        }
-                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                        buf.drain(..end);
-                        let close = matches!(how, Closing::EachAnswer);
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
-                            body.len(),
-                            if close { "connection: close\r\n" } else { "" }
-                        );
-                        if s.write_all(format!("{head}{body}").as_bytes()).await.is_err() || close {
-                            return;
+    counting_server(move |mut s| async move {
+        let body = r#"{"status":"healthy"}"#;
+        let close = matches!(how, Closing::EachAnswer);
+        let mut buf = Vec::new();
+        loop {
+            // One request head (the scenario's GETs have no body).
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut chunk = [0u8; 4096];
+                let read = match how {
+                    Closing::WhenIdle(idle) if buf.is_empty() => {
+                        match tokio::time::timeout(idle, s.read(&mut chunk)).await {
+                            Ok(r) => r,
+                            Err(_) => return,
                         }
                     }
-                });
+                    _ => s.read(&mut chunk).await,
+                };
+                match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
             }
-        });
-    });
-    (format!("http://{addr}"), accepted)
+            let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            buf.drain(..end);
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n{body}",
+                body.len(),
+                if close { "connection: close\r\n" } else { "" }
+            );
+            if s.write_all(answer.as_bytes()).await.is_err() || close {
+                return;
+            }
+        }
+    })
 }
 
 /// A server that ends connections costs the run no request: a lane sees

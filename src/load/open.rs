@@ -20,8 +20,9 @@
 //! request (about 0.7 ms at 200 req/s). The thread sleeps until
 //! a [`Margin`] before a slot is due (as much as its own sleeps have lately
 //! overshot, at most [`SPIN_AHEAD`]), then spins (yielding the core to the
-//! runtime's workers) until it is, and releases the slot to the runtime. How late each request actually went out is recorded, so a
-//! report can tell a late generator from a slow server.
+//! runtime's workers) until it is, and releases the slot to the runtime.
+//! How late each request actually went out is recorded, so a report can
+//! tell a late generator from a slow server.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,6 +59,9 @@ const MIN_SPIN: Duration = Duration::from_micros(50);
 pub struct Margin {
     recent: [Duration; Margin::WINDOW],
     next: usize,
+    /// Worked out when a sleep is recorded, not read from the window on
+    /// every turn of the spin loop.
+    ahead: Duration,
 }
 
 impl Default for Margin {
@@ -65,6 +69,7 @@ impl Default for Margin {
         Margin {
             recent: [SPIN_AHEAD; Margin::WINDOW],
             next: 0,
+            ahead: SPIN_AHEAD,
         }
     }
 }
@@ -72,15 +77,16 @@ impl Default for Margin {
 impl Margin {
     const WINDOW: usize = 64;
 
-    /// A timed sleep meant to end at `target` ended `late` after it.
+    /// A timed sleep ended `late` after it was meant to.
     pub fn record(&mut self, late: Duration) {
         self.recent[self.next] = late;
         self.next = (self.next + 1) % Self::WINDOW;
+        let worst = self.recent.iter().fold(Duration::ZERO, |a, &b| a.max(b));
+        self.ahead = (worst * 2 + Duration::from_micros(20)).clamp(MIN_SPIN, SPIN_AHEAD);
     }
 
     pub fn get(&self) -> Duration {
-        let worst = self.recent.iter().max().copied().unwrap_or(SPIN_AHEAD);
-        (worst * 2 + Duration::from_micros(20)).clamp(MIN_SPIN, SPIN_AHEAD)
+        self.ahead
     }
 }
 

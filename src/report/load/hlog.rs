@@ -122,8 +122,8 @@ impl<W: Write> HlogStream<W> {
 
     /// One second: an untagged histogram of every name together (what
     /// `HistogramLogProcessor` reads without `-tag`), then one per name
-    /// that had responses.
-    pub fn interval(
+    /// that had responses. Flushed by the caller, with the failures line.
+    fn interval(
         &mut self,
         start: Duration,
         length: Duration,
@@ -146,7 +146,7 @@ impl<W: Write> HlogStream<W> {
             let stem = self.names.stem(name).to_string();
             self.line(Some(&stem), start, length, h)?;
         }
-        self.out.flush()
+        Ok(())
     }
 
     /// The second's `#[Failures ...]` line, if any request failed in it.
@@ -164,8 +164,7 @@ impl<W: Write> HlogStream<W> {
         if line.is_empty() {
             return Ok(());
         }
-        writeln!(self.out, "{FAILURES}{:.3}:{line}]", iv.start.as_secs_f64())?;
-        self.out.flush()
+        writeln!(self.out, "{FAILURES}{:.3}:{line}]", iv.start.as_secs_f64())
     }
 
     /// The line format of hdrhistogram's `IntervalLogWriter`, written here
@@ -213,7 +212,9 @@ impl<W: Write> IntervalLog for HlogStream<W> {
             .map(|(n, s)| (n.as_str(), &s.histogram))
             .collect();
         self.interval(iv.start, iv.length, &per_name)?;
-        self.failures(iv)
+        self.failures(iv)?;
+        // Once per second, so a killed run still leaves a readable log.
+        self.out.flush()
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
