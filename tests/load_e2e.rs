@@ -589,6 +589,53 @@ async fn transport_errors_count_by_reason_key() {
     assert_eq!(r.histogram.len(), 0);
 }
 
+/// Each lane keeps one timer across its requests and re-arms it only when
+/// it goes off for an earlier request's deadline (`client::Deadline`).
+/// With answers taking 0-400 ms and a 200 ms timeout, slow and fast
+/// answers alternate on every connection: the slow ones must fail as
+/// timeouts, and none that passed may have waited past its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_fail_late_answers_and_only_those() {
+    let b = sqlite_backend().await;
+    lab(
+        &b.url(),
+        "latency",
+        json!({"route": "/api/health", "jitterMs": 400}),
+    )
+    .await;
+    let mut o = options(&b.url());
+    o.metrics_path = None;
+    o.users = 3;
+    o.duration = Duration::from_secs(3);
+    o.request.timeout = Some(Duration::from_millis(200));
+    let m = run(&scenarios("health.yaml"), &o).await;
+    let r = &m.requests["health"];
+    let timeouts = r.errors.get("transport:timeout").copied().unwrap_or(0);
+    let answered = r.histogram.len();
+    // About 60 requests, half of each; a timer going off early would turn
+    // answers into timeouts, and a spent one would fail every request at
+    // once: no more timeouts than 200 ms slots in 3 s on 3 connections.
+    assert!(answered >= 10, "{answered} answered, {:?}", r.errors);
+    assert!(
+        (10..=3 * 15 + 3).contains(&timeouts),
+        "{timeouts} timeouts, {answered} answered"
+    );
+    assert_eq!(
+        timeouts + answered,
+        r.count,
+        "every request either answered or timed out: {:?}",
+        r.errors
+    );
+    // A timer left at a later deadline would let answers through past
+    // 200 ms; scheduling noise on a busy machine is a few milliseconds.
+    assert!(
+        r.histogram.max() < 260_000,
+        "an answer after {} µs passed a 200 ms timeout",
+        r.histogram.max()
+    );
+    b.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalling_server_shows_in_the_open_model_not_hidden_by_the_closed_one() {
     let b = sqlite_backend().await;

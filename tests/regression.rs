@@ -30,10 +30,11 @@ steps:
     request: { method: GET, path: /api/health }
     expect: { status: 200 }
 # Absolute floors beside the relative defaults: sub-millisecond routes on
-# a shared two-core machine move by a millisecond between runs, which is
-# no regression anyone would act on; +30 ms is.
+# a shared two-core machine move by milliseconds between runs (a CI run
+# once saw an unchanged baseline's tail move past +5 ms), which is no
+# regression anyone would act on; +30 ms is.
 regress:
-  "*": { p50: "+10%,+2ms", p95: "+10%,+3ms", p99: "+20%,+5ms" }
+  "*": { p50: "+10%,+3ms", p95: "+10%,+6ms", p99: "+20%,+10ms" }
 "#,
     ),
     (
@@ -45,7 +46,7 @@ steps:
     request: { method: GET, path: /api/projects }
     expect: { status: 200 }
 regress:
-  "*": { p50: "+10%,+2ms", p95: "+10%,+3ms", p99: "+20%,+5ms" }
+  "*": { p50: "+10%,+3ms", p95: "+10%,+6ms", p99: "+20%,+10ms" }
 "#,
     ),
 ];
@@ -54,11 +55,11 @@ regress:
 /// `load`, while `compare` (no flags) must fall back to the scenario's own.
 const TOLERANCES: [&str; 6] = [
     "--regress",
-    "p50:+10%,+2ms",
+    "p50:+10%,+3ms",
     "--regress",
-    "p95:+10%,+3ms",
+    "p95:+10%,+6ms",
     "--regress",
-    "p99:+20%,+5ms",
+    "p99:+20%,+10ms",
 ];
 
 /// A directory of the probe scenarios (`load` and `verify` take it whole).
@@ -285,7 +286,7 @@ async fn a_slower_health_route_regresses_and_nothing_else_does() {
             .all(|v| v[7] == "scenario" || v[1] == "error_rate"),
         "{va:#?}"
     );
-    assert!(va.iter().any(|v| v[6] == "+10%,+3ms"), "{va:#?}");
+    assert!(va.iter().any(|v| v[6] == "+10%,+6ms"), "{va:#?}");
 
     // An explicit baseline made differently is refused before anything
     // is sent, naming the difference.

@@ -27,8 +27,9 @@ use hyper_util::rt::TokioExecutor;
 use crate::check::Response;
 use crate::http::{HttpOptions, Prepared, TransportError};
 
-/// A request ready to send: the `Prepared` plus its parsed `Uri`, built once
-/// per step when the step has no per-iteration variables.
+/// A request ready to send: the `Prepared` (its headers with the client's
+/// defaults already in) plus its parsed `Uri`, built once per step when the
+/// step has no per-iteration variables.
 #[derive(Debug, Clone)]
 pub struct Ready {
     pub prepared: Prepared,
@@ -36,7 +37,8 @@ pub struct Ready {
 }
 
 impl Ready {
-    pub fn new(prepared: Prepared) -> Self {
+    pub fn new(mut prepared: Prepared) -> Self {
+        crate::http::apply_defaults(&mut prepared.headers);
         let uri = prepared.url.as_str().parse::<Uri>().ok();
         Ready { prepared, uri }
     }
@@ -47,6 +49,50 @@ impl Ready {
 #[derive(Default)]
 pub struct Lane {
     conn: Option<LaneConn>,
+    timer: Option<Deadline>,
+}
+
+/// A lane's request timeout, armed lazily. `tokio::time::timeout` puts a
+/// timer in tokio's wheel for every request and takes it out again, which
+/// was a measurable share of a request's CPU against a fast server. This
+/// timer stays armed across requests: it may go off early (set by an
+/// earlier request, for an earlier deadline), in which case it is re-armed
+/// for the current request's deadline and nothing fails. So it is
+/// re-armed about once per timeout per lane, not once per request, and a
+/// request still fails exactly when its own deadline has passed.
+struct Deadline(std::pin::Pin<Box<tokio::time::Sleep>>);
+
+impl Deadline {
+    /// Runs `fut` until it ends (`Some`) or `deadline` passes (`None`).
+    async fn bound<F: std::future::Future>(
+        &mut self,
+        deadline: tokio::time::Instant,
+        fut: F,
+    ) -> Option<F::Output> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        let timer = &mut self.0;
+        // Never later than this request's deadline.
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let mut fut = std::pin::pin!(fut);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+                return Poll::Ready(Some(v));
+            }
+            while timer.as_mut().poll(cx).is_ready() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Poll::Ready(None);
+                }
+                // An earlier request's deadline: re-armed for this one
+                // (which is in the future), so the next poll registers.
+                timer.as_mut().reset(deadline);
+            }
+            Poll::Pending
+        })
+        .await
+    }
 }
 
 struct LaneConn {
@@ -180,20 +226,26 @@ impl LoadClient {
         lane: &mut Lane,
     ) -> Result<Response, TransportError> {
         let p = &req.prepared;
-        let (status, headers, body) =
-            match tokio::time::timeout(p.timeout, self.exchange(req, lane)).await {
-                Err(_) => {
-                    lane.conn = None;
-                    return Err(TransportError::Timeout(crate::check::fmt_duration(
-                        p.timeout,
-                    )));
-                }
-                Ok(Err(e)) => {
-                    lane.conn = None;
-                    return Err(e);
-                }
-                Ok(Ok(r)) => r,
-            };
+        let deadline = tokio::time::Instant::now() + p.timeout;
+        let mut timer = lane
+            .timer
+            .take()
+            .unwrap_or_else(|| Deadline(Box::pin(tokio::time::sleep_until(deadline))));
+        let outcome = timer.bound(deadline, self.exchange(req, lane)).await;
+        lane.timer = Some(timer);
+        let (status, headers, body) = match outcome {
+            None => {
+                lane.conn = None;
+                return Err(TransportError::Timeout(crate::check::fmt_duration(
+                    p.timeout,
+                )));
+            }
+            Some(Err(e)) => {
+                lane.conn = None;
+                return Err(e);
+            }
+            Some(Ok(r)) => r,
+        };
         Ok(Response {
             status,
             headers,
@@ -212,8 +264,8 @@ impl LoadClient {
             Some(u) => u.clone(),
             None => to_uri(&p.url)?,
         };
-        let mut headers = p.headers.clone();
-        crate::http::apply_defaults(&mut headers);
+        // The client's default headers are in already (`Ready::new`).
+        let headers = p.headers.clone();
         let body = p.body.clone().unwrap_or_default();
         let resp = self
             .request(p.method.clone(), uri, headers, body, lane)
@@ -237,7 +289,6 @@ impl LoadClient {
         let mut method = p.method.clone();
         let mut body = p.body.clone().unwrap_or_default();
         let mut chain = p.headers.clone();
-        crate::http::apply_defaults(&mut chain);
         let mut urls = vec![p.url.clone()];
         loop {
             let status = resp.status().as_u16();
@@ -421,5 +472,64 @@ fn classify_connect(e: &(dyn std::error::Error + 'static)) -> TransportError {
         TransportError::Tls(text)
     } else {
         TransportError::Connect(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Deadline;
+    use std::time::Duration;
+    use tokio::time::{Instant, sleep, sleep_until};
+
+    fn armed_for(at: Instant) -> Deadline {
+        Deadline(Box::pin(sleep_until(at)))
+    }
+
+    #[tokio::test]
+    async fn a_timer_left_by_an_earlier_request_fails_nothing_early() {
+        // Armed for 20 ms from now, as an earlier request would leave it;
+        // this request's deadline is 2 s away and it takes 100 ms.
+        let now = Instant::now();
+        let mut timer = armed_for(now + Duration::from_millis(20));
+        let out = timer
+            .bound(now + Duration::from_secs(2), async {
+                sleep(Duration::from_millis(100)).await;
+                7
+            })
+            .await;
+        assert_eq!(out, Some(7));
+        // Re-armed for this request's deadline, not left behind.
+        assert_eq!(timer.0.deadline(), now + Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_request_fails_once_its_own_deadline_passes() {
+        let now = Instant::now();
+        // Armed earlier than the deadline: goes off, is re-armed, then fails.
+        let mut timer = armed_for(now + Duration::from_millis(10));
+        let out = timer
+            .bound(
+                now + Duration::from_millis(60),
+                std::future::pending::<()>(),
+            )
+            .await;
+        assert_eq!(out, None);
+        assert!(now.elapsed() >= Duration::from_millis(60));
+        // Armed later than the deadline (a longer-timeout step before): it
+        // is pulled in, so the request does not wait for the old one.
+        let now = Instant::now();
+        let mut timer = armed_for(now + Duration::from_secs(60));
+        let out = timer
+            .bound(
+                now + Duration::from_millis(50),
+                std::future::pending::<()>(),
+            )
+            .await;
+        assert_eq!(out, None);
+        let took = now.elapsed();
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_secs(30),
+            "{took:?}"
+        );
     }
 }
