@@ -24,44 +24,12 @@ fn select(path: &JsonPath, json: &Value) -> Option<Value> {
 /// (`$.a.b[0]`, `$['a']`) selects, found without building a node list.
 /// `None`: the path has other selectors; `Some(None)`: it selects nothing.
 fn select_plain<'v>(source: &str, json: &'v Value) -> Option<Option<&'v Value>> {
-    let mut rest = source.trim().strip_prefix('$')?;
+    let mut rest = super::seek::plain(source)?;
     let mut node = Some(json);
-    while !rest.is_empty() {
-        let (next, key) = if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let name = &r[..end];
-            let shorthand = name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !shorthand {
-                return None;
-            }
-            (&r[end..], Ok(name))
-        } else if let Some(r) = rest.strip_prefix("['") {
-            let end = r.find('\'')?;
-            let name = &r[..end];
-            if name.contains('\\') {
-                return None;
-            }
-            (r[end + 1..].strip_prefix(']')?, Ok(name))
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']')?;
-            let digits = &r[..end];
-            if digits.is_empty()
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-                || (digits.len() > 1 && digits.starts_with('0'))
-            {
-                return None;
-            }
-            (&r[end + 1..], Err(digits.parse::<usize>().ok()?))
-        } else {
-            return None;
-        };
-        node = match (node, key) {
-            (Some(Value::Object(m)), Ok(name)) => m.get(name),
-            (Some(Value::Array(a)), Err(i)) => a.get(i),
+    while let Some((seg, next)) = super::seek::next_seg(rest)? {
+        node = match (node, seg) {
+            (Some(Value::Object(m)), super::seek::Seg::Key(name)) => m.get(name),
+            (Some(Value::Array(a)), super::seek::Seg::Index(i)) => a.get(i),
             _ => None,
         };
         rest = next;
@@ -179,17 +147,27 @@ fn type_ok(t: JsonType, v: &Value) -> bool {
 /// and indices and an expected value without templates; a path selecting
 /// several nodes takes the full path.
 pub(super) fn passes(b: &BodyAssert, obs: &Observed<'_>, scope: &Scope) -> bool {
-    let Ok(json) = obs.json() else {
-        return false;
-    };
-    let value = match select_plain(&b.path.source, json) {
-        Some(v) => v,
+    let sought;
+    let value = match obs.seek(&b.path.source) {
+        Some(Ok(v)) => {
+            sought = v;
+            sought.as_ref()
+        }
+        Some(Err(())) => return false,
         None => {
-            let nodes = b.path.path.query(json).all();
-            if nodes.len() > 1 {
-                return assert(b, obs, scope).iter().all(|r| r.passed);
+            let Ok(json) = obs.json() else {
+                return false;
+            };
+            match select_plain(&b.path.source, json) {
+                Some(v) => v,
+                None => {
+                    let nodes = b.path.path.query(json).all();
+                    if nodes.len() > 1 {
+                        return assert(b, obs, scope).iter().all(|r| r.passed);
+                    }
+                    nodes.first().copied()
+                }
             }
-            nodes.first().copied()
         }
     };
     if b.exists.is_some_and(|want| value.is_some() != want) {

@@ -5,6 +5,7 @@
 mod body;
 pub mod lines;
 mod metrics;
+mod seek;
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -34,6 +35,10 @@ pub struct Observed<'a> {
     pub response: &'a Response,
     json: OnceCell<Result<Value, String>>,
     metrics: OnceCell<Result<Exposition, String>>,
+    /// The body is read by one plain-path body check and nothing else, so
+    /// that check finds its value while reading ([`seek`]) instead of
+    /// building the document.
+    one_reader: bool,
 }
 
 impl<'a> Observed<'a> {
@@ -42,7 +47,30 @@ impl<'a> Observed<'a> {
             response,
             json: OnceCell::new(),
             metrics: OnceCell::new(),
+            one_reader: false,
         }
+    }
+
+    /// For a step whose checks read the body once ([`reads_json_once`]).
+    /// Describing a failure still parses the whole body, for its message.
+    pub fn read_once(mut self) -> Self {
+        self.one_reader = true;
+        self
+    }
+
+    /// The value a plain `path` selects, found without building the
+    /// document, when this body has one reader and nothing has parsed it
+    /// yet; `None` otherwise. `Some(Err(()))`: the body is not JSON.
+    fn seek(&self, path: &str) -> Option<Result<Option<Value>, ()>> {
+        if !self.one_reader || self.json.get().is_some() {
+            return None;
+        }
+        let path = seek::plain(path)?;
+        Some(if self.response.body.is_empty() {
+            Err(())
+        } else {
+            seek::find(&self.response.body, path).map_err(|_| ())
+        })
     }
 
     pub fn json(&self) -> Result<&Value, &str> {
@@ -304,6 +332,21 @@ fn entry_passes(expect: &Expect, entry: Entry, obs: &Observed<'_>, ctx: &Context
     }
 }
 
+/// How many of `entries` (and captures) read the body as JSON, and whether
+/// the one that does, if one does, is a body check with a plain path: such
+/// a step can judge with [`Observed::read_once`].
+pub fn reads_json_once(entries: &[Entry], expect: &Expect, captures: bool) -> bool {
+    let mut readers = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Schema | Entry::Body(_)));
+    match (readers.next(), readers.next()) {
+        (Some(Entry::Body(i)), None) => {
+            !captures && seek::plain(&expect.body[*i].path.source).is_some()
+        }
+        _ => false,
+    }
+}
+
 /// The index (into `entries`) of the first entry with a failing result,
 /// None when the response passes them all.
 pub fn first_failure(
@@ -545,6 +588,33 @@ mod tests {
         }
     }
 
+    #[test]
+    fn only_a_lone_plain_body_check_reads_the_body_once() {
+        let once = |yaml: &str, captures: bool| {
+            let expect: Expect = serde_saphyr::from_str(yaml).expect("expectations");
+            reads_json_once(&entries(&expect, false), &expect, captures)
+        };
+        assert!(once(
+            "status: 200\nbody: [{ path: $.ok, equals: true }]",
+            false
+        ));
+        assert!(once(
+            "body: [{ path: \"$.a[0]['b']\", exists: true }]",
+            false
+        ));
+        assert!(!once("body: [{ path: $.ok, equals: true }]", true));
+        assert!(!once(
+            "body: [{ path: $.a, exists: true }, { path: $.b, exists: true }]",
+            false
+        ));
+        assert!(!once(
+            "schema: s\nbody: [{ path: $.ok, equals: true }]",
+            false
+        ));
+        assert!(!once("body: [{ path: \"$..ok\", equals: true }]", false));
+        assert!(!once("status: 200", false));
+    }
+
     /// The quick pass/fail of every entry must be the verdict of its full
     /// results, and the precomputed reason keys their keys, or load and
     /// verify would judge the same answer differently.
@@ -609,6 +679,14 @@ body:
                     entry_passes(&expect, *e, &obs, &ctx),
                     ok,
                     "{e:?} on {body}: {results:?}"
+                );
+                // Judged as under load when it is a step's one reader of
+                // the body (the value found while reading): the same.
+                let once = Observed::new(&resp).read_once();
+                assert_eq!(
+                    entry_passes(&expect, *e, &once, &ctx),
+                    ok,
+                    "read once: {e:?} on {body}: {results:?}"
                 );
                 let key = reason_key(&expect, *e);
                 assert!(

@@ -228,7 +228,11 @@ async fn step(
     };
     // One parse of the body, shared by the checks and the captures, and
     // strings only for a failure.
-    let obs = Observed::new(&resp);
+    let obs = if s.json_once {
+        Observed::new(&resp).read_once()
+    } else {
+        Observed::new(&resp)
+    };
     let mut why = check::first_failure(&s.checks, &s.step.expect, &obs, &ctx).map(Why::Check);
     let mut captured = Vec::new();
     if s.has_captures && why.is_none() {

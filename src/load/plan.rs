@@ -32,6 +32,9 @@ pub struct StepPlan {
     /// its failures count under: built once here, not per response.
     pub checks: Vec<check::Entry>,
     pub reason_keys: Vec<String>,
+    /// One plain-path body check is all that reads the body as JSON
+    /// ([`check::Observed::read_once`]).
+    pub json_once: bool,
 }
 
 pub struct ScenarioPlan {
@@ -116,6 +119,7 @@ pub fn compile(
                 template,
                 cached,
                 has_captures: !step.capture.is_empty(),
+                json_once: check::reads_json_once(&checks, &step.expect, !step.capture.is_empty()),
                 checks,
                 reason_keys,
                 step: step.clone(),
