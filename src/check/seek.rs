@@ -212,8 +212,9 @@ impl<'de> Visitor<'de> for Skip {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        // Names are read as strings (validated), values through Skip.
-        while map.next_key::<IgnoredName>()?.is_some() {
+        // Names too: serde_json reads a name as a string whatever visits
+        // it, so it is validated as `Value` validates it.
+        while map.next_key_seed(Skip)?.is_some() {
             map.next_value_seed(Skip)?;
         }
         Ok(())
@@ -222,15 +223,6 @@ impl<'de> Visitor<'de> for Skip {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while seq.next_element_seed(Skip)?.is_some() {}
         Ok(())
-    }
-}
-
-/// A member name read as a string, as `Value` reads it, and dropped.
-struct IgnoredName;
-
-impl<'de> serde::Deserialize<'de> for IgnoredName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(KeyIs(Seg::Index(0))).map(|_| IgnoredName)
     }
 }
 
@@ -266,6 +258,9 @@ mod tests {
             br#"{"n":1e400,"ok":true}"#,
             br#"{"s":"\ud800","ok":true}"#,
             b"{\"s\":\"\xff\",\"ok\":true}",
+            br#"{"\ud800":1,"ok":true}"#,
+            b"{\"\xff\":1,\"ok\":true}",
+            br#"{"a":{"\ud800":1},"ok":true}"#,
             br#"{"ok":true} trailing"#,
             br#"{"ok":true"#,
             br#"{"x":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"ok":1}"#,
