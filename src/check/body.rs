@@ -23,8 +23,9 @@ fn select(path: &JsonPath, json: &Value) -> Option<Value> {
 /// The node a path made only of member names and non-negative indices
 /// (`$.a.b[0]`, `$['a']`) selects, found without building a node list.
 /// `None`: the path has other selectors; `Some(None)`: it selects nothing.
-fn select_plain<'v>(source: &str, json: &'v Value) -> Option<Option<&'v Value>> {
-    let mut rest = super::seek::plain(source)?;
+pub(super) fn select_plain<'v>(source: &str, json: &'v Value) -> Option<Option<&'v Value>> {
+    // One pass: a selector that is not plain ends the walk with `None`.
+    let mut rest = source.trim().strip_prefix('$')?;
     let mut node = Some(json);
     while let Some((seg, next)) = super::seek::next_seg(rest)? {
         node = match (node, seg) {

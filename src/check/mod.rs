@@ -332,9 +332,9 @@ fn entry_passes(expect: &Expect, entry: Entry, obs: &Observed<'_>, ctx: &Context
     }
 }
 
-/// How many of `entries` (and captures) read the body as JSON, and whether
-/// the one that does, if one does, is a body check with a plain path: such
-/// a step can judge with [`Observed::read_once`].
+/// Whether exactly one of `entries` reads the body as JSON, no capture
+/// does, and that one is a body check with a plain path: such a step can
+/// judge with [`Observed::read_once`].
 pub fn reads_json_once(entries: &[Entry], expect: &Expect, captures: bool) -> bool {
     let mut readers = entries
         .iter()

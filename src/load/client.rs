@@ -502,31 +502,26 @@ mod tests {
         assert_eq!(timer.0.deadline(), now + Duration::from_secs(2));
     }
 
+    /// How long a request that never ends takes to fail, with the timer
+    /// armed at `armed` and the request's deadline at `deadline`.
+    async fn fails_after(armed: Duration, deadline: Duration) -> Duration {
+        let now = Instant::now();
+        let mut timer = armed_for(now + armed);
+        let out = timer
+            .bound(now + deadline, std::future::pending::<()>())
+            .await;
+        assert_eq!(out, None);
+        now.elapsed()
+    }
+
     #[tokio::test]
     async fn a_request_fails_once_its_own_deadline_passes() {
-        let now = Instant::now();
         // Armed earlier than the deadline: goes off, is re-armed, then fails.
-        let mut timer = armed_for(now + Duration::from_millis(10));
-        let out = timer
-            .bound(
-                now + Duration::from_millis(60),
-                std::future::pending::<()>(),
-            )
-            .await;
-        assert_eq!(out, None);
-        assert!(now.elapsed() >= Duration::from_millis(60));
+        let took = fails_after(Duration::from_millis(10), Duration::from_millis(60)).await;
+        assert!(took >= Duration::from_millis(60), "{took:?}");
         // Armed later than the deadline (a longer-timeout step before): it
         // is pulled in, so the request does not wait for the old one.
-        let now = Instant::now();
-        let mut timer = armed_for(now + Duration::from_secs(60));
-        let out = timer
-            .bound(
-                now + Duration::from_millis(50),
-                std::future::pending::<()>(),
-            )
-            .await;
-        assert_eq!(out, None);
-        let took = now.elapsed();
+        let took = fails_after(Duration::from_secs(60), Duration::from_millis(50)).await;
         assert!(
             took >= Duration::from_millis(50) && took < Duration::from_secs(30),
             "{took:?}"
