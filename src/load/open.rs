@@ -107,7 +107,9 @@ impl Margin {
 /// pauses count as someone else too: on the one measured, naps then ran
 /// most of the time with no neighbour, for a lateness p50 of 46 µs at
 /// 2,000 req/s instead of 10 (still within the 100 µs goal) and 40% of
-/// the CPU per request the spin took.
+/// the CPU per request the spin took. The process's CPU time also counts
+/// its workers on other cores, so on a bigger machine a neighbour can hide
+/// behind them; measured only on 2 cores with the generator pinned to one.
 ///
 /// Tried and dropped: spinning without yields or naps (the lateness held,
 /// but the workers, on the same core, waited for the spin: p50 1.9–3.7 ms
