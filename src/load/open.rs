@@ -98,18 +98,21 @@ impl Margin {
 /// kernel next switches tasks, a millisecond or more, and every request of
 /// that slot goes out that late. Measured on 2 cores with a `SCHED_IDLE`
 /// busy loop on the generator's core: lateness p50 0.9–1.2 ms at 2,000
-/// req/s (up to 1.4 ms at 200), against 10 µs without it; with naps, 36–45
+/// req/s (up to 1.4 ms at 200), against 10 µs without it; with naps, 27–49
 /// µs at both rates. So a yield that took longer than
-/// [`Yielding::LONG`] while this process used less than half of that time
-/// (someone else ran) stops yielding for [`Yielding::PAUSE`], and the spin
-/// takes naps of [`Yielding::NAP`] instead: a thread whose sleep ends
-/// preempts the neighbour at once. On a virtual machine the host's own
-/// pauses count as someone else too: on the one measured, naps then ran
-/// most of the time with no neighbour, for a lateness p50 of 46 µs at
-/// 2,000 req/s instead of 10 (still within the 100 µs goal) and 40% of
-/// the CPU per request the spin took. The process's CPU time also counts
-/// its workers on other cores, so on a bigger machine a neighbour can hide
-/// behind them; measured only on 2 cores with the generator pinned to one.
+/// [`Yielding::LONG`], most of which this thread spent waiting on the run
+/// queue while this process's own threads did not run (someone else did),
+/// stops yielding for [`Yielding::PAUSE`], and the spin takes naps of
+/// [`Yielding::NAP`] instead: a thread whose sleep ends preempts the
+/// neighbour at once. The run-queue wait (`/proc/thread-self/schedstat`)
+/// tells a neighbour from the host of a virtual machine pausing the
+/// thread, which the process's CPU time alone cannot: judged by that
+/// alone, naps ran most of the time with no neighbour on the machine
+/// measured (a lateness p50 of 46 µs at 2,000 req/s instead of 10; with
+/// the run-queue wait, 13). The
+/// process's CPU time also counts its workers on other cores, so on a
+/// bigger machine a neighbour can hide behind them; measured only on 2
+/// cores with the generator pinned to one.
 ///
 /// Tried and dropped: spinning without yields or naps (the lateness held,
 /// but the workers, on the same core, waited for the spin: p50 1.9–3.7 ms
@@ -133,14 +136,75 @@ impl Yielding {
         self.paused_until.is_none_or(|t| now >= t)
     }
 
-    /// A yield begun at `from` returned at `now`, and this process's
-    /// threads ran for `ours` of it (None: not known here).
-    pub fn record(&mut self, from: Instant, now: Instant, ours: Option<Duration>) {
+    /// A yield begun at `from` returned at `now`; over it the clocks moved
+    /// from `before` to `after`.
+    pub fn record(&mut self, from: Instant, now: Instant, before: Clocks, after: Clocks) {
         let took = now.saturating_duration_since(from);
-        if took > Self::LONG && ours.is_some_and(|o| o < took / 2) {
+        let ours = before.cpu.zip(after.cpu).map(|(a, b)| b.saturating_sub(a));
+        // Unknown where /proc is not: then the CPU time decides alone.
+        let queued = before
+            .queued
+            .zip(after.queued)
+            .map(|(a, b)| b.saturating_sub(a));
+        if took > Self::LONG
+            && ours.is_some_and(|o| o < took / 2)
+            && queued.is_none_or(|q| q > took / 2)
+        {
             self.paused_until = Some(now + Self::PAUSE);
         }
     }
+}
+
+/// What a yield is judged by, read just before and just after it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clocks {
+    /// CPU time of the whole process.
+    cpu: Option<Duration>,
+    /// How long this thread has waited on a run queue, in all.
+    queued: Option<Duration>,
+}
+
+/// Reads [`Clocks`] for the thread that made it: `/proc/thread-self` names
+/// the thread that opens it.
+struct ClockReader {
+    #[cfg(target_os = "linux")]
+    schedstat: Option<std::fs::File>,
+}
+
+impl ClockReader {
+    fn for_this_thread() -> Self {
+        ClockReader {
+            #[cfg(target_os = "linux")]
+            schedstat: std::fs::File::open("/proc/thread-self/schedstat").ok(),
+        }
+    }
+
+    fn read(&self) -> Clocks {
+        Clocks {
+            cpu: process_cpu(),
+            queued: self.queued(),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn queued(&self) -> Option<Duration> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 96];
+        let n = self.schedstat.as_ref()?.read_at(&mut buf, 0).ok()?;
+        run_delay(std::str::from_utf8(&buf[..n]).ok()?)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn queued(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The second of schedstat's three numbers: nanoseconds spent runnable
+/// but waiting for a CPU.
+fn run_delay(schedstat: &str) -> Option<Duration> {
+    let ns = schedstat.split_ascii_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// CPU time of the whole process so far: across a yield, it tells our own
@@ -295,6 +359,7 @@ impl Pacer {
         let mut turn = 0usize;
         let mut margin = Margin::default();
         let mut yielding = Yielding::default();
+        let clocks = ClockReader::for_this_thread();
         let mut end = deadline;
         'slots: loop {
             let due = Duration::try_from_secs_f64(slot as f64 / self.rate)
@@ -303,7 +368,7 @@ impl Pacer {
             let Some(due) = due.filter(|d| *d < deadline) else {
                 break;
             };
-            if !self.wait_until(due, &mut margin, &mut yielding) {
+            if !self.wait_until(due, &mut margin, &mut yielding, &clocks) {
                 end = Instant::now().min(deadline);
                 break;
             }
@@ -351,7 +416,13 @@ impl Pacer {
     }
 
     /// Sleeps, then spins, until `due`; false if the schedule closed first.
-    fn wait_until(&self, due: Instant, margin: &mut Margin, yielding: &mut Yielding) -> bool {
+    fn wait_until(
+        &self,
+        due: Instant,
+        margin: &mut Margin,
+        yielding: &mut Yielding,
+        clocks: &ClockReader,
+    ) -> bool {
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return false;
@@ -379,10 +450,9 @@ impl Pacer {
                     margin.record(Instant::now().saturating_duration_since(wake));
                 }
             } else if yielding.allowed(now) {
-                let cpu = process_cpu();
+                let before = clocks.read();
                 std::thread::yield_now();
-                let ours = cpu.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
-                yielding.record(now, Instant::now(), ours);
+                yielding.record(now, Instant::now(), before, clocks.read());
             } else {
                 // Off the run queue, so the wake-up preempts the neighbour
                 // (a yielder stays queued and waits for the next switch);
@@ -481,24 +551,53 @@ mod tests {
 
     #[test]
     fn a_long_yield_to_a_neighbour_stops_yielding_for_a_while() {
+        let us = Duration::from_micros;
+        let at = |cpu: u64, queued: Option<u64>| Clocks {
+            cpu: Some(us(cpu)),
+            queued: queued.map(us),
+        };
         let mut y = Yielding::default();
         let t = Instant::now();
-        let us = Duration::from_micros;
-        assert!(y.allowed(t));
-        // A short yield, or a long one our own workers used: yield on.
-        y.record(t, t + us(150), Some(us(10)));
-        y.record(t, t + us(1_200), Some(us(1_100)));
-        assert!(y.allowed(t + us(1_200)));
-        // Without the process's CPU time nothing tells who ran.
-        y.record(t, t + us(1_200), None);
-        assert!(y.allowed(t + us(1_200)));
-        // Someone else kept the core: nap for a while...
         let back = t + us(1_200);
-        y.record(t, back, Some(us(30)));
+        assert!(y.allowed(t));
+        // A short yield; a long one our own workers used; a long one the
+        // host took (the thread was never queued): yield on.
+        y.record(t, t + us(150), at(0, Some(0)), at(10, Some(140)));
+        y.record(t, back, at(0, Some(0)), at(1_100, Some(1_150)));
+        y.record(t, back, at(0, Some(0)), at(20, Some(30)));
+        assert!(y.allowed(back));
+        // Without the process's CPU time nothing tells who ran.
+        let unknown = Clocks::default();
+        y.record(t, back, unknown, unknown);
+        assert!(y.allowed(back));
+        // Someone else kept the core while the thread waited its turn:
+        // nap for a while...
+        y.record(t, back, at(0, Some(0)), at(30, Some(1_150)));
         assert!(!y.allowed(back));
         assert!(!y.allowed(back + Yielding::PAUSE - us(1)));
         // ...then try again.
         assert!(y.allowed(back + Yielding::PAUSE));
+        // Where the run-queue wait is unknown, the CPU time decides.
+        let mut y = Yielding::default();
+        y.record(t, back, at(0, None), at(30, None));
+        assert!(!y.allowed(back));
+    }
+
+    #[test]
+    fn schedstat_gives_the_run_queue_wait() {
+        assert_eq!(
+            run_delay("81522 123456 7\n"),
+            Some(Duration::from_nanos(123_456))
+        );
+        assert_eq!(run_delay("81522\n"), None);
+        assert_eq!(run_delay("a b c"), None);
+        #[cfg(target_os = "linux")]
+        {
+            let r = ClockReader::for_this_thread();
+            let (a, b) = (r.read(), r.read());
+            let (qa, qb) = (a.queued.expect("schedstat"), b.queued.expect("schedstat"));
+            assert!(qb >= qa, "{qa:?} then {qb:?}");
+        }
     }
 
     #[test]
