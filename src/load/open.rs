@@ -98,31 +98,30 @@ impl Margin {
 /// kernel next switches tasks, a millisecond or more, and every request of
 /// that slot goes out that late. Measured on 2 cores with a `SCHED_IDLE`
 /// busy loop on the generator's core: lateness p50 0.9–1.2 ms at 2,000
-/// req/s (up to 1.4 ms at 200), against 10 µs without it; with naps, 27–49
-/// µs at both rates. So a yield that took longer than
-/// [`Yielding::LONG`], most of which this thread spent waiting on the run
-/// queue while this process's own threads did not run (someone else did),
-/// stops yielding for [`Yielding::PAUSE`], and the spin takes naps of
-/// [`Yielding::NAP`] instead: a thread whose sleep ends preempts the
-/// neighbour at once. The run-queue wait (`/proc/thread-self/schedstat`)
-/// tells a neighbour from the host of a virtual machine pausing the
-/// thread, which the process's CPU time alone cannot: judged by that
-/// alone, naps ran most of the time with no neighbour on the machine
-/// measured (a lateness p50 of 46 µs at 2,000 req/s instead of 10; with
-/// the run-queue wait, 13). The
-/// process's CPU time also counts its workers on other cores, so on a
-/// bigger machine a neighbour can hide behind them; measured only on 2
-/// cores with the generator pinned to one.
+/// req/s (up to 1.4 ms at 200), against 10 µs without it.
 ///
-/// Tried and dropped: spinning without yields or naps (the lateness held,
-/// but the workers, on the same core, waited for the spin: p50 1.9–3.7 ms
-/// at 2,000 req/s); any long yield starting the naps (our own workers'
-/// turns are long too, and a nap on an idle core costs a wake-up of tens of
-/// µs: lateness p50 at 2,000 req/s rose from 10 to 50–170 µs with no
-/// neighbour); three long yields in a row (short ones in between broke
-/// the streak, and the neighbour kept the lateness at 0.7–1 ms).
+/// So a yield that took longer than [`Yielding::LONG`], most of it spent
+/// by this thread waiting on the run queue while this process's own
+/// threads did not run (someone else did), stops yielding for
+/// [`Yielding::PAUSE`], and the spin takes naps of [`Yielding::NAP`]
+/// instead: a thread whose sleep ends preempts the neighbour at once
+/// (lateness p50 27–49 µs with the busy loop). The run-queue wait
+/// (`/proc/thread-self/schedstat`) tells a neighbour from the host of a
+/// virtual machine pausing the thread; judged by the CPU time alone, naps
+/// ran most of the time with no neighbour (lateness p50 at 2,000 req/s 46
+/// µs instead of 10; with the run-queue wait, 13). The CPU time counts the
+/// workers on other cores too, so on a bigger machine a neighbour can hide
+/// behind them: measured only on 2 cores, the generator pinned to one.
+///
+/// Tried and dropped: a spin without yields or naps (the workers, on the
+/// same core, waited for it: p50 1.9 and 3.7 ms at 2,000 req/s in two runs
+/// of three); naps after any long yield (our own workers' turns are long
+/// too, and a nap on an idle core costs a wake-up: lateness p50 at 2,000
+/// req/s 49–172 µs with no neighbour); naps after three long yields in a
+/// row (short ones in between broke the streak: with the neighbour, 0.67
+/// and 1.04 ms at 200 req/s in two runs of three).
 #[derive(Debug, Default)]
-pub struct Yielding {
+struct Yielding {
     paused_until: Option<Instant>,
 }
 
@@ -132,13 +131,13 @@ impl Yielding {
     const NAP: Duration = Duration::from_micros(50);
 
     /// Whether the spin may yield at `now`.
-    pub fn allowed(&self, now: Instant) -> bool {
+    fn allowed(&self, now: Instant) -> bool {
         self.paused_until.is_none_or(|t| now >= t)
     }
 
     /// A yield begun at `from` returned at `now`; over it the clocks moved
     /// from `before` to `after`.
-    pub fn record(&mut self, from: Instant, now: Instant, before: Clocks, after: Clocks) {
+    fn record(&mut self, from: Instant, now: Instant, before: Clocks, after: Clocks) {
         let took = now.saturating_duration_since(from);
         let ours = before.cpu.zip(after.cpu).map(|(a, b)| b.saturating_sub(a));
         // Unknown where /proc is not: then the CPU time decides alone.
@@ -157,7 +156,7 @@ impl Yielding {
 
 /// What a yield is judged by, read just before and just after it.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Clocks {
+struct Clocks {
     /// CPU time of the whole process.
     cpu: Option<Duration>,
     /// How long this thread has waited on a run queue, in all.
@@ -423,6 +422,10 @@ impl Pacer {
         yielding: &mut Yielding,
         clocks: &ClockReader,
     ) -> bool {
+        // The clocks read after one yield stand for those before the next
+        // (nanoseconds apart): two system calls a turn of the spin, not
+        // four. Any sleep makes them stale.
+        let mut last: Option<Clocks> = None;
         loop {
             if self.closed.load(Ordering::Acquire) {
                 return false;
@@ -434,6 +437,7 @@ impl Pacer {
             let ahead = margin.get();
             let left = due - now;
             if left > ahead {
+                last = None;
                 let st = lock(&self.state);
                 if st.closed {
                     return false;
@@ -450,10 +454,13 @@ impl Pacer {
                     margin.record(Instant::now().saturating_duration_since(wake));
                 }
             } else if yielding.allowed(now) {
-                let before = clocks.read();
+                let before = last.unwrap_or_else(|| clocks.read());
                 std::thread::yield_now();
-                yielding.record(now, Instant::now(), before, clocks.read());
+                let after = clocks.read();
+                yielding.record(now, Instant::now(), before, after);
+                last = Some(after);
             } else {
+                last = None;
                 // Off the run queue, so the wake-up preempts the neighbour
                 // (a yielder stays queued and waits for the next switch);
                 // the core is busy, so it does not sleep through the nap.
