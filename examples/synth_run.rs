@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use postdeploy::history::record::encode;
-use postdeploy::load::model::new_histogram;
+use postdeploy::measure::new_histogram;
 use serde_json::json;
 
 struct Rng(u64);

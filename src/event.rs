@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::load::model::RequestStats;
+use crate::measure::RequestStats;
 use crate::outcome::{RunReport, StepReport};
 
 #[derive(Debug, Clone)]

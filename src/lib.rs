@@ -10,7 +10,7 @@ pub mod command;
 pub mod error;
 pub mod event;
 pub mod exit;
-pub mod histogram;
+pub mod measure;
 pub mod history;
 pub mod http;
 pub mod load;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use postdeploy::http::HttpOptions;
-use postdeploy::load::model::{Measurements, StopReason};
+use postdeploy::measure::{Measurements, StopReason};
 use postdeploy::load::{self, LoadOptions};
 use postdeploy::prepare::RequestDefaults;
 use postdeploy::scenario::{self, ScenarioFile};
@@ -53,13 +53,13 @@ fn options(target: &str) -> LoadOptions {
 }
 
 async fn run(loaded: &[ScenarioFile], opts: &LoadOptions) -> Measurements {
-    run_logged(loaded, opts, &mut postdeploy::load::model::NoIntervalLog).await
+    run_logged(loaded, opts, &mut postdeploy::measure::NoIntervalLog).await
 }
 
 async fn run_logged(
     loaded: &[ScenarioFile],
     opts: &LoadOptions,
-    log: &mut dyn postdeploy::load::model::IntervalLog,
+    log: &mut dyn postdeploy::measure::IntervalLog,
 ) -> Measurements {
     let refs: Vec<&ScenarioFile> = loaded.iter().collect();
     let _turn = if opts.rate.is_none() {
@@ -320,7 +320,7 @@ async fn a_server_closing_connections_costs_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interval_histograms_are_streamed_out_not_kept() {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    use postdeploy::load::model::{Interval, IntervalPoint};
+    use postdeploy::measure::{Interval, IntervalPoint};
     use postdeploy::report::load::hlog::HlogStream;
 
     let b = sqlite_backend().await;

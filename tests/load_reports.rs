@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-use postdeploy::load::model::{
+use postdeploy::measure::{
     FailureReason, IntervalHistograms, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, ScheduleStats, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
@@ -181,7 +181,7 @@ fn fixture() -> (Measurements, Vec<IntervalHistograms>) {
 
 /// The interval log the fixture's run would have streamed.
 fn streamed_log() -> (Measurements, Vec<u8>) {
-    use postdeploy::load::model::IntervalLog as _;
+    use postdeploy::measure::IntervalLog as _;
     let (m, intervals) = fixture();
     let mut log = hlog::HlogStream::new(Vec::new());
     log.begin(m.started_at, &m.names).unwrap();

@@ -128,7 +128,7 @@ async fn three_shards_merge_exactly_and_agree_with_the_server() {
         let sum: u64 = docs.iter().map(|d| u(&d["requests"][name]["count"])).sum();
         assert_eq!(u(&r["count"]), sum, "{name}");
         // The histogram: exactly the sum of the shards' histograms.
-        let mut added = postdeploy::load::model::new_histogram();
+        let mut added = postdeploy::measure::new_histogram();
         for d in &docs {
             added
                 .add(support::decode_histogram(

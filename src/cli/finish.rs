@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::args::GateArgs;
 use super::gate::Gate;
 use crate::error::Error;
-use crate::load::model::{Measurements, Settings};
+use crate::measure::{Measurements, Settings};
 use crate::provenance::Provenance;
 use crate::report;
 use crate::verdict::{LoadVerdict, SloSet};

@@ -15,7 +15,7 @@ use super::record::{
     LoadRecord, NameRecord, RunKind, RunMeta, SloLine, add_to_blocks, block_count, block_secs,
     decode,
 };
-use crate::load::model::new_histogram;
+use crate::measure::new_histogram;
 
 /// `summary.json` formats this reader understands.
 const FORMATS: &[&str] = &["postdeploy.load/v1", "postdeploy.load/v2"];
@@ -59,10 +59,10 @@ pub fn blocks_from_log(
     by_tag: &BTreeMap<String, String>,
     bs: u32,
     n: usize,
-) -> Result<BTreeMap<String, Vec<crate::histogram::Sparse>>, String> {
-    let mut blocks: BTreeMap<String, Vec<crate::histogram::Sparse>> = by_tag
+) -> Result<BTreeMap<String, Vec<crate::measure::Sparse>>, String> {
+    let mut blocks: BTreeMap<String, Vec<crate::measure::Sparse>> = by_tag
         .values()
-        .map(|name| (name.clone(), vec![crate::histogram::Sparse::default(); n]))
+        .map(|name| (name.clone(), vec![crate::measure::Sparse::default(); n]))
         .collect();
     let mut line = Vec::new();
     loop {
@@ -188,7 +188,7 @@ pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRe
                 failed: r["failed"].as_u64().unwrap_or(0),
                 errors,
                 histogram,
-                blocks: vec![crate::histogram::Sparse::default(); n],
+                blocks: vec![crate::measure::Sparse::default(); n],
             },
         );
     }

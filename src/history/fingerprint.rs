@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::load::model::{Model, Settings};
+use crate::measure::{Model, Settings};
 
 /// Durations may differ by this fraction and still compare.
 pub const DURATION_TOLERANCE: f64 = 0.10;

@@ -12,8 +12,8 @@ use hdrhistogram::serialization::Deserializer;
 use serde::{Deserialize, Serialize};
 
 use super::fingerprint::Fingerprint;
-use crate::histogram::Sparse;
-use crate::load::model::{Measurements, Settings, new_histogram};
+use crate::measure::Sparse;
+use crate::measure::{Measurements, Settings, new_histogram};
 use crate::verdict::LoadVerdict;
 
 /// Interval histograms are coarsened to at most this many blocks per run:

@@ -17,7 +17,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::client::{Lane, LoadClient, Ready};
-use super::model::StopReason;
+use crate::measure::StopReason;
 use super::open::Pacer;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
 use super::recorder::{Failure, Recorders};

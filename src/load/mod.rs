@@ -7,8 +7,8 @@
 //! through [`exec`] with one shared HTTP client ([`client`]) and record into
 //! per-thread shards ([`recorder`]) that this module's monitor loop merges
 //! once a second: the second's histograms go straight to the
-//! [`model::IntervalLog`] (the report's `latency.hlog`), and only their
-//! scalars ([`model::Interval`]) stay in memory, so a run of hours takes no
+//! [`crate::measure::IntervalLog`] (the report's `latency.hlog`), and only their
+//! scalars ([`crate::measure::Interval`]) stay in memory, so a run of hours takes no
 //! more memory than a run of a minute, bar a few bytes a second.
 //!
 //! A run is bounded by `duration` (ramp included) and optionally by
@@ -22,7 +22,7 @@
 mod client;
 mod exec;
 mod goose_driver;
-pub mod model;
+
 mod open;
 pub mod out;
 mod plan;
@@ -43,7 +43,7 @@ use crate::prepare::RequestDefaults;
 use crate::scenario::ScenarioFile;
 
 use crate::signals::Signal;
-use model::{IntervalLog, Measurements, Model, ScenarioInfo, Settings, StopReason};
+use crate::measure::{IntervalLog, Measurements, Model, ScenarioInfo, Settings, StopReason};
 
 /// Default cap on iterations in flight in the open model. Each one in
 /// flight holds a connection: a server that stalls would otherwise make the
@@ -277,7 +277,7 @@ pub async fn run(
     let cpu_before = process_cpu();
     let start = opts.start_at.map(|st| {
         let skew_s = (started_at - st.at).as_seconds_f64();
-        model::StartReport {
+        crate::measure::StartReport {
             at: st.at,
             skew_s,
             max_skew_s: st.max_skew.as_secs_f64(),
@@ -362,7 +362,7 @@ pub async fn run(
     let ended_at = chrono::Utc::now();
     let generator = process_cpu()
         .zip(cpu_before)
-        .map(|(a, b)| model::GeneratorUse {
+        .map(|(a, b)| crate::measure::GeneratorUse {
             cpu: a.saturating_sub(b),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         });
@@ -373,13 +373,13 @@ pub async fn run(
         (Some(Ok(before)), Some(url)) if opts.keep_scrapes && !abandoned => {
             match server::scrape(&scraper, url).await {
                 Ok(after) => {
-                    scrapes = Some(model::RawScrapes {
+                    scrapes = Some(crate::measure::RawScrapes {
                         before: (before.at, before.text),
                         after: (after.at, after.text),
                     });
                     None
                 }
-                Err(w) => Some(model::ServerCheck {
+                Err(w) => Some(crate::measure::ServerCheck {
                     warnings: vec![w],
                     ..Default::default()
                 }),
@@ -387,7 +387,7 @@ pub async fn run(
         }
         // A target that would not let the teardown finish may not answer a
         // scrape either; the run is ending on the user's word.
-        (Some(Ok(_)), Some(_)) if abandoned => Some(model::ServerCheck {
+        (Some(Ok(_)), Some(_)) if abandoned => Some(crate::measure::ServerCheck {
             warnings: vec![
                 "server metrics were not scraped after the run: the teardown was abandoned".into(),
             ],
@@ -404,12 +404,12 @@ pub async fn run(
                     .sum();
                 server::compare(&before.exposition, &after.exposition, responses)
             }
-            Err(w) => model::ServerCheck {
+            Err(w) => crate::measure::ServerCheck {
                 warnings: vec![w],
                 ..Default::default()
             },
         }),
-        (Some(Err(w)), _) => Some(model::ServerCheck {
+        (Some(Err(w)), _) => Some(crate::measure::ServerCheck {
             warnings: vec![w],
             ..Default::default()
         }),
@@ -420,7 +420,7 @@ pub async fn run(
             sink.event(&Event::LoadWarning { message: w });
         }
     }
-    let failed: BTreeMap<String, model::RequestStats> = requests
+    let failed: BTreeMap<String, crate::measure::RequestStats> = requests
         .iter()
         .filter(|(_, r)| !r.failures.is_empty())
         .map(|(k, r)| (k.clone(), r.clone()))
@@ -454,7 +454,7 @@ struct Monitor<'a> {
     deadline: Instant,
     last: Instant,
     names: &'a [String],
-    intervals: Vec<model::Interval>,
+    intervals: Vec<crate::measure::Interval>,
     log: &'a mut dyn IntervalLog,
     /// The first failure to write the log; later seconds are not written.
     log_error: &'a mut Option<String>,

@@ -34,7 +34,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::{Notify, oneshot};
 
 use super::exec::{self, Shared, Timing};
-use super::model::{ScheduleStats, new_histogram};
+use crate::measure::{ScheduleStats, new_histogram};
 
 /// The most the scheduler spins before a slot: a sleep that overshoots by
 /// more than this on a loaded machine shows as lateness, not as more spin.

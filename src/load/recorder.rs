@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::model::{
+use crate::measure::{
     FailureReason, IntervalHistograms, IntervalStats, RequestStats, TOP_REASONS, new_histogram,
 };
 
@@ -25,7 +25,7 @@ use super::model::{
 /// second, so a long run would otherwise hold hundreds of MB.
 fn interval_histogram() -> Histogram<u64> {
     let mut h =
-        Histogram::new_with_bounds(1, 2, super::model::SIGFIG).expect("valid histogram bounds");
+        Histogram::new_with_bounds(1, 2, crate::measure::SIGFIG).expect("valid histogram bounds");
     h.auto(true);
     h
 }

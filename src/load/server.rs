@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::model::{ServerCheck, ServerRoute};
+use crate::measure::{ServerCheck, ServerRoute};
 use crate::http::{Client, Prepared};
 use crate::metrics::{self, Exposition, MetricKind, Selector, family_delta};
 

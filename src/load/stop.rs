@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
-use super::model::StopReason;
+use crate::measure::StopReason;
 
 #[derive(Default)]
 pub struct Stop {

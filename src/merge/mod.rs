@@ -26,7 +26,7 @@ use crate::report::load::hlog::{FAILURES, parse_failures};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
-use crate::load::model::{
+use crate::measure::{
     IntervalHistograms, IntervalLog, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, Settings, ShardFigures, StopReason, TOP_REASONS,
 };
@@ -363,10 +363,10 @@ fn add_requests(shards: &[ShardRun]) -> BTreeMap<String, RequestStats> {
     }
     for (name, by_key) in reasons {
         if let Some(t) = out.get_mut(&name) {
-            let mut f: Vec<crate::load::model::FailureReason> = by_key
+            let mut f: Vec<crate::measure::FailureReason> = by_key
                 .into_iter()
                 .map(
-                    |(key, (count, example))| crate::load::model::FailureReason {
+                    |(key, (count, example))| crate::measure::FailureReason {
                         // Reasons cut from a shard's top list still count in
                         // `errors`; the top list is rebuilt from what is known.
                         count: t.errors.get(&key).copied().unwrap_or(count).max(count),
@@ -385,8 +385,8 @@ fn add_requests(shards: &[ShardRun]) -> BTreeMap<String, RequestStats> {
 
 /// The whole schedule: the shards' rates and slots summed, their lateness
 /// histograms added (exactly, as the latencies are).
-fn add_schedules(shards: &[ShardRun]) -> Option<crate::load::model::ScheduleStats> {
-    let mut all: Option<crate::load::model::ScheduleStats> = None;
+fn add_schedules(shards: &[ShardRun]) -> Option<crate::measure::ScheduleStats> {
+    let mut all: Option<crate::measure::ScheduleStats> = None;
     for s in shards {
         let sc = s.schedule.as_ref()?;
         match &mut all {
@@ -537,7 +537,7 @@ fn merge_logs(
     log: &mut dyn IntervalLog,
     log_error: &mut Option<String>,
     stop: &dyn Fn() -> bool,
-) -> Result<Vec<crate::load::model::Interval>, LogFailure> {
+) -> Result<Vec<crate::measure::Interval>, LogFailure> {
     let mut readers = shards
         .iter()
         .enumerate()
@@ -562,7 +562,7 @@ fn merge_logs(
                 }
                 length = length.max(len);
                 let e = per_name.entry(name).or_insert_with(|| IntervalStats {
-                    histogram: crate::load::model::new_histogram(),
+                    histogram: crate::measure::new_histogram(),
                     count: 0,
                     errors: 0,
                 });
@@ -603,9 +603,9 @@ fn merge_logs(
 fn cross_check(
     shards: &[ShardRun],
     requests: &BTreeMap<String, RequestStats>,
-) -> Option<crate::load::model::ServerCheck> {
+) -> Option<crate::measure::ServerCheck> {
     let metrics_path = shards[0].ident.metrics_path.clone()?;
-    let warn = |w: String| crate::load::model::ServerCheck {
+    let warn = |w: String| crate::measure::ServerCheck {
         warnings: vec![w],
         ..Default::default()
     };
@@ -650,7 +650,7 @@ fn shard_figures(shards: &[ShardRun], m: &Measurements) -> Vec<ShardFigures> {
     let total: u64 = m.requests.values().map(|r| r.count).sum();
     let whole_rps = total as f64 / m.elapsed.as_secs_f64().max(1e-9);
     let p50 = |s: &ShardRun| {
-        let mut all = crate::load::model::new_histogram();
+        let mut all = crate::measure::new_histogram();
         for r in s.requests.values() {
             let _ = all.add(&r.histogram);
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::MergeError;
-use crate::load::model::{FailureReason, RequestStats, StartReport, new_histogram};
+use crate::measure::{FailureReason, RequestStats, StartReport, new_histogram};
 use crate::report::load::ShardIdentity;
 
 /// When a metrics scrape was taken, and the file holding it.
@@ -45,7 +45,7 @@ pub struct ShardRun {
     pub scrapes: Option<(Scrape, Scrape)>,
     pub cpu_share: Option<f64>,
     /// The open model's schedule as the shard kept it.
-    pub schedule: Option<crate::load::model::ScheduleStats>,
+    pub schedule: Option<crate::measure::ScheduleStats>,
     /// The objectives of the whole run, as the shard recorded them.
     pub slos: Vec<crate::verdict::slo::RecordedObjective>,
     pub provenance: crate::provenance::Provenance,
@@ -158,7 +158,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
     let slos = ident.objectives.clone();
     let schedule = match &doc["schedule"] {
         Value::Null => None,
-        sc => Some(crate::load::model::ScheduleStats {
+        sc => Some(crate::measure::ScheduleStats {
             offered_rate: sc["offered_rate"].as_f64().unwrap_or(0.0),
             delivered_rate: sc["delivered_rate"].as_f64().unwrap_or(0.0),
             offered: sc["offered"].as_u64().unwrap_or(0),

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::fmt_duration;
 use crate::event::{Event, LoadProgress, Sink};
-use crate::load::model::RequestStats;
+use crate::measure::RequestStats;
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 
 pub struct Console<W: Write> {
@@ -405,7 +405,7 @@ pub fn load_progress_line(p: &LoadProgress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::model::{FailureReason, new_histogram};
+    use crate::measure::{FailureReason, new_histogram};
 
     #[test]
     fn failure_lines_name_the_assertion_and_count_the_rest() {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::load::model::{Measurements, Settings};
+use crate::measure::{Measurements, Settings};
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 use crate::provenance::Provenance;
 use crate::scenario::ScenarioFile;

@@ -7,7 +7,7 @@ pub mod regress;
 pub mod slo;
 
 use crate::exit::Exit;
-use crate::load::model::{Measurements, StopReason};
+use crate::measure::{Measurements, StopReason};
 use crate::outcome::RunReport;
 
 pub use slo::{Metric, Objective, Op, SloParseError, SloResult, SloSet, parse_slo, slo_set};

@@ -22,7 +22,7 @@ use std::fmt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::load::model::{Measurements, new_histogram};
+use crate::measure::{Measurements, new_histogram};
 use crate::scenario::model::Slo;
 use crate::scenario::values::{Ratio, parse_duration};
 

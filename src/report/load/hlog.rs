@@ -27,7 +27,7 @@ use hdrhistogram::serialization::interval_log::IntervalLogWriterBuilder;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 
 use super::Names;
-use crate::load::model::{IntervalHistograms, IntervalLog, new_histogram};
+use crate::measure::{IntervalHistograms, IntervalLog, new_histogram};
 
 const LEGEND: &str =
     "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n";
@@ -225,7 +225,7 @@ impl<W: Write> IntervalLog for HlogStream<W> {
 #[cfg(test)]
 mod failures_tests {
     use super::*;
-    use crate::load::model::IntervalStats;
+    use crate::measure::IntervalStats;
 
     #[test]
     fn a_seconds_failures_round_trip_through_its_comment_line() {

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use super::summary::Provenance;
-use crate::load::model::{Measurements, Model, Settings};
+use crate::measure::{Measurements, Model, Settings};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::summary::Provenance;
-use crate::load::model::{Measurements, Settings};
+use crate::measure::{Measurements, Settings};
 use crate::report::junit::jenkins_compatible;
 use crate::report::xml_safe;
 use crate::verdict::slo::{Metric, SloResult, WHOLE_RUN};

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use summary::{FORMAT, Provenance};
 
-use crate::load::model::{Measurements, Settings};
+use crate::measure::{Measurements, Settings};
 use crate::report::{write_file, write_redacted};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::all_data;

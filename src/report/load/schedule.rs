@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::load::model::ScheduleStats;
+use crate::measure::ScheduleStats;
 
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)

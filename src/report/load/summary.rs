@@ -12,7 +12,7 @@ use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde_json::{Value, json};
 
 use super::Names;
-use crate::load::model::{
+use crate::measure::{
     MAX_LATENCY_US, Measurements, Model, RequestStats, SIGFIG, Settings, StopReason,
 };
 use crate::verdict::LoadVerdict;

@@ -259,7 +259,7 @@ pub fn judge(
         };
         let q_deltas = boot.quantile_deltas(&base_series, &cur_series, &qs);
         let base_count: u64 = base.iter().map(|(_, n)| n.histogram.len()).sum();
-        let mut pooled = crate::load::model::new_histogram();
+        let mut pooled = crate::measure::new_histogram();
         for (_, n) in &base {
             let _ = pooled.add(&n.histogram);
         }
@@ -452,9 +452,9 @@ pub fn fmt_value(m: RMetric, v: f64, signed: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::histogram::Sparse;
+    use crate::measure::Sparse;
     use crate::history::{Fingerprint, RunKind, RunMeta};
-    use crate::load::model::new_histogram;
+    use crate::measure::new_histogram;
 
     /// A run whose names each take `ms` (times a small per-second wobble),
     /// 60 one-second blocks of 100 responses.

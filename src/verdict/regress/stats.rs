@@ -36,7 +36,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::histogram::Sparse;
+use crate::measure::Sparse;
 
 /// One run's samples of one request name.
 ///
@@ -44,7 +44,7 @@ use crate::histogram::Sparse;
 /// that the last may be partial: `covered_secs` is the run's length, which
 /// decides how many seconds the last block counts for in the achieved rate.
 /// All histograms must share one configuration
-/// (`crate::load::model::new_histogram`).
+/// (`crate::measure::new_histogram`).
 #[derive(Debug, Clone, Copy)]
 pub struct Series<'a> {
     pub blocks: &'a [Sparse],
@@ -457,7 +457,7 @@ impl Side {
         let mut grid = self.values.clone();
         grid.sort_unstable();
         grid.dedup();
-        let template = crate::load::model::new_histogram();
+        let template = crate::measure::new_histogram();
         self.grid_low = grid
             .iter()
             .map(|&v| template.lowest_equivalent(v))
@@ -716,7 +716,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::model::new_histogram;
+    use crate::measure::new_histogram;
 
     /// `blocks` histograms with a spread of values, including repeats and a
     /// few far-out ones, so the grid has shared and private buckets.

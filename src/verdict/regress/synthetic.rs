@@ -6,7 +6,7 @@
 
 use super::classify::{Change, classify};
 use super::stats::{Bootstrap, Estimate, Series, SplitMix64, quantile_ms};
-use crate::load::model::new_histogram;
+use crate::measure::new_histogram;
 
 const SECS: usize = 300;
 const PER_SEC: usize = 100;
@@ -50,7 +50,7 @@ impl Normal {
 /// One run: its 1-second blocks, and its own p95/p99 in ms (what the
 /// default tolerances are relative to).
 struct Run {
-    blocks: Vec<crate::histogram::Sparse>,
+    blocks: Vec<crate::measure::Sparse>,
     quantiles_ms: [f64; 2],
 }
 
@@ -74,7 +74,7 @@ fn run(seed: u64, scale: f64) -> Run {
                 // a debug build.
                 sum.record(us).unwrap();
             }
-            crate::histogram::Sparse::from_histogram(&h)
+            crate::measure::Sparse::from_histogram(&h)
         })
         .collect();
     Run {

@@ -8,7 +8,7 @@
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
 
-use crate::load::model::{SIGFIG, new_histogram};
+use crate::measure::{SIGFIG, new_histogram};
 
 /// Non-empty buckets as (highest equivalent value, count), ascending by
 /// value: exactly what `Histogram::iter_recorded` yields, so quantiles read
