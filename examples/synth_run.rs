@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use postdeploy::history::record::encode;
+use postdeploy::measure::codec::encode;
 use postdeploy::measure::new_histogram;
 use serde_json::json;
 

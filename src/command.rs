@@ -50,7 +50,7 @@ pub enum RunError {
         program: String,
         source: std::io::Error,
     },
-    #[error("timed out after {}: its process group was killed", crate::check::fmt_duration(*.0))]
+    #[error("timed out after {}: its process group was killed", crate::measure::fmt_duration(*.0))]
     Timeout(Duration, Box<Output>),
     #[error("cannot wait for the program: {0}")]
     Wait(std::io::Error),

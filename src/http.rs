@@ -201,7 +201,7 @@ impl Client {
             Ok((status, headers, body.freeze()))
         };
         match tokio::time::timeout(req.timeout, exchange).await {
-            Err(_) => Err(TransportError::Timeout(crate::check::fmt_duration(
+            Err(_) => Err(TransportError::Timeout(crate::measure::fmt_duration(
                 req.timeout,
             ))),
             Ok(Err(e)) => Err(e),

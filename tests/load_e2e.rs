@@ -321,7 +321,7 @@ async fn a_server_closing_connections_costs_no_request() {
 async fn interval_histograms_are_streamed_out_not_kept() {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
     use postdeploy::measure::{Interval, IntervalPoint};
-    use postdeploy::report::load::hlog::HlogStream;
+    use postdeploy::rundir::hlog::HlogStream;
 
     let b = sqlite_backend().await;
     let dir = tempfile::tempdir().unwrap();

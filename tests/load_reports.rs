@@ -14,7 +14,8 @@ use postdeploy::measure::{
     FailureReason, IntervalHistograms, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, ScheduleStats, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
-use postdeploy::report::load::{self, Provenance, hgrm, hlog, html, summary};
+use postdeploy::report::load::{self, Provenance, hgrm, html, summary};
+use postdeploy::rundir::{self, hlog};
 use postdeploy::scenario::model::Slo;
 use postdeploy::scenario::values::HumanDuration;
 use postdeploy::verdict::{Metric, SloSet, judge_load, parse_slo, slo_set};
@@ -227,7 +228,7 @@ fn summary_of(m: &Measurements) -> Value {
             commit: Some("0123abc".into()),
             ..Provenance::default()
         },
-        &postdeploy::report::load::RunIdentity {
+        &postdeploy::rundir::RunIdentity {
             uid: "test-run".into(),
             ..Default::default()
         },
@@ -401,7 +402,7 @@ fn interval_log_reads_back_per_tag() {
         }
     }
     assert_eq!((starts, bases), (1, 1));
-    let stems = load::Names::new(m.requests.keys());
+    let stems = rundir::Names::new(m.requests.keys());
     for (name, r) in &m.requests {
         let transport: u64 = r
             .errors
@@ -461,7 +462,7 @@ fn junit_validates_and_names_breaches() {
         &m,
         &outcome,
         &Provenance::default(),
-        &load::RunIdentity {
+        &rundir::RunIdentity {
             uid: "test-run".into(),
             ..Default::default()
         },
@@ -616,7 +617,7 @@ fn html_is_self_contained_with_charts() {
             &m,
             &v,
             &Provenance::default(),
-            &load::RunIdentity {
+            &rundir::RunIdentity {
                 uid: "test-run".into(),
                 ..Default::default()
             },

@@ -416,7 +416,7 @@ fn failures_per_second(log: &Path) -> Vec<(f64, u64)> {
     std::fs::read_to_string(log)
         .unwrap()
         .lines()
-        .filter_map(postdeploy::report::load::hlog::parse_failures)
+        .filter_map(postdeploy::rundir::hlog::parse_failures)
         .map(|(start, per_tag)| (start, per_tag.iter().map(|t| t.2).sum()))
         .collect()
 }

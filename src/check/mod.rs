@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::measure::fmt_duration;
 use crate::metrics::Exposition;
 use crate::scenario::Schemas;
 use crate::scenario::model::{Capture, Count, DistinctAssert, Expect, IfEmpty};
@@ -544,16 +545,6 @@ pub fn distinct(
             )
         })
         .collect()
-}
-
-/// Milliseconds with enough precision for budgets in the tens of ms.
-pub fn fmt_duration(d: Duration) -> String {
-    let ms = d.as_secs_f64() * 1000.0;
-    if ms >= 100.0 {
-        format!("{ms:.0}ms")
-    } else {
-        format!("{ms:.1}ms")
-    }
 }
 
 /// A short, single-line, printable excerpt of a body.

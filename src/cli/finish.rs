@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::args::GateArgs;
 use super::gate::Gate;
+use crate::rundir;
 use crate::error::Error;
 use crate::measure::{Measurements, Settings};
 use crate::provenance::Provenance;
@@ -23,7 +24,7 @@ pub struct Finish<'a> {
     pub gate_args: &'a GateArgs,
     pub provenance: &'a Provenance,
     pub env: Option<&'a str>,
-    pub shard: Option<report::load::ShardIdentity>,
+    pub shard: Option<rundir::ShardIdentity>,
     /// The duration asked for (an interrupted run says how much it covered).
     pub planned: Duration,
 }
@@ -40,8 +41,8 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
     let mut warnings = Vec::new();
     let verdict = crate::verdict::judge_load(m, f.slos);
     let blocks = if f.gate.needs_blocks() {
-        let hlog_path = f.out_dir.join(report::load::HLOG_FILE);
-        let (blocks, unread) = crate::history::record::blocks_from_hlog(&hlog_path, m);
+        let hlog_path = f.out_dir.join(rundir::HLOG_FILE);
+        let (blocks, unread) = crate::rundir::blocks::blocks_from_hlog(&hlog_path, m);
         if let Some(e) = unread {
             warnings.push(format!("regression gate: {e}"));
         }
@@ -53,7 +54,15 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
         warnings.push(e.clone());
     }
     let mut record =
-        crate::history::LoadRecord::from_run(f.settings, m, &verdict, f.provenance, f.env, blocks);
+        crate::record::LoadRecord::from_run(
+        f.settings,
+        m,
+        verdict.passed,
+        verdict.slo_lines(),
+        f.provenance,
+        f.env,
+        blocks,
+    );
     let verdict = match f.gate.judge(&record).await {
         Ok(Some(r)) => verdict.with_regression(r),
         Ok(None) => verdict,
@@ -73,7 +82,7 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
         record.meta.regressed = r.regressed;
         record.meta.regressions = r.regressed_labels();
     }
-    let mut ident = report::load::RunIdentity {
+    let mut ident = rundir::RunIdentity {
         uid: record.meta.uid.clone(),
         env: f.env.map(str::to_string),
         history: None,
@@ -90,8 +99,8 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
         .map_err(|e| Error::internal(e.context("writing the load reports")))?;
     if let Some(sc) = &m.scrapes {
         for (file, (_, text)) in [
-            (report::load::SCRAPE_BEFORE_FILE, &sc.before),
-            (report::load::SCRAPE_AFTER_FILE, &sc.after),
+            (rundir::SCRAPE_BEFORE_FILE, &sc.before),
+            (rundir::SCRAPE_AFTER_FILE, &sc.after),
         ] {
             report::write_file(
                 &f.out_dir.join(file),

@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use super::args::LoadArgs;
 use super::setup::RunSetup;
+use crate::rundir;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::http::HttpOptions;
@@ -129,8 +130,8 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         ));
     }
     // Streamed as the run goes: memory stays flat over any duration.
-    let hlog_path = out_dir.join(report::load::HLOG_FILE);
-    let mut hlog = report::load::hlog::HlogStream::create(&hlog_path).map_err(|e| {
+    let hlog_path = out_dir.join(rundir::HLOG_FILE);
+    let mut hlog = rundir::hlog::HlogStream::create(&hlog_path).map_err(|e| {
         Error::usage(format!(
             "--out: cannot create {}: {e}; nothing was sent",
             hlog_path.display()
@@ -217,9 +218,9 @@ fn split_for_shard(
     sh: Shard,
     opts: &mut LoadOptions,
     a: &LoadArgs,
-) -> Result<report::load::ShardIdentity, Error> {
+) -> Result<rundir::ShardIdentity, Error> {
     let usage = |e: shard::ShardError| Error::usage(e.to_string());
-    let ident = report::load::ShardIdentity {
+    let ident = rundir::ShardIdentity {
         shard: sh,
         total_users: opts.users,
         total_rate: opts.rate,

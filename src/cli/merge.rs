@@ -3,6 +3,7 @@
 //! whole exactly as `load` does.
 
 use super::args::MergeArgs;
+use crate::rundir;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::report;
@@ -69,8 +70,8 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
         &planned,
     )
     .await?;
-    let hlog_path = a.out.join(report::load::HLOG_FILE);
-    let mut hlog = report::load::hlog::HlogStream::create(&hlog_path)
+    let hlog_path = a.out.join(rundir::HLOG_FILE);
+    let mut hlog = rundir::hlog::HlogStream::create(&hlog_path)
         .map_err(|e| Error::usage(format!("--out: cannot create {}: {e}", hlog_path.display())))?;
     let shards = std::sync::Arc::new(shards);
     let merged = {

@@ -5,29 +5,19 @@
 //! same data and give the same verdicts.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use serde_json::Value;
 
 use super::fingerprint::Fingerprint;
 use super::record::{
-    LoadRecord, NameRecord, RunKind, RunMeta, SloLine, add_to_blocks, block_count, block_secs,
+    LoadRecord, NameRecord, RunKind, RunMeta, SloLine, block_count, block_secs,
     decode,
 };
 use crate::measure::new_histogram;
 
-/// `summary.json` formats this reader understands.
-const FORMATS: &[&str] = &["postdeploy.load/v1", "postdeploy.load/v2"];
-
-/// `PATH` may be a report directory or its `summary.json`.
-pub fn summary_path(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join(crate::report::load::SUMMARY_FILE)
-    } else {
-        path.to_path_buf()
-    }
-}
+use crate::rundir::{FORMATS, HLOG_FILE, summary_path};
+use crate::rundir::blocks::blocks_from_log;
 
 pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
     let summary = summary_path(path);
@@ -37,7 +27,7 @@ pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
         serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", summary.display()))?;
     let hlog_name = doc["files"]["hlog"]
         .as_str()
-        .unwrap_or(crate::report::load::HLOG_FILE);
+        .unwrap_or(HLOG_FILE);
     let hlog_path = summary.parent().unwrap_or(Path::new(".")).join(hlog_name);
     let hlog = std::fs::File::open(&hlog_path).map_err(|e| {
         format!(
@@ -48,51 +38,6 @@ pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
     })?;
     from_documents(&doc, std::io::BufReader::new(hlog))
         .map_err(|e| format!("{}: {e}", summary.display()))
-}
-
-/// The interval log's per-name histograms added into `n` blocks of `bs`
-/// seconds. `by_tag` maps the log's tags to request names; other tags
-/// (and the untagged all-names lines) are skipped. Read a line at a time:
-/// the log of a long run is far larger than the blocks made from it.
-pub fn blocks_from_log(
-    mut log: impl std::io::BufRead,
-    by_tag: &BTreeMap<String, String>,
-    bs: u32,
-    n: usize,
-) -> Result<BTreeMap<String, Vec<crate::measure::Sparse>>, String> {
-    let mut blocks: BTreeMap<String, Vec<crate::measure::Sparse>> = by_tag
-        .values()
-        .map(|name| (name.clone(), vec![crate::measure::Sparse::default(); n]))
-        .collect();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let read = log
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("interval log: {e}"))?;
-        if read == 0 {
-            break;
-        }
-        if !line.starts_with(b"Tag=") {
-            continue;
-        }
-        for entry in IntervalLogIterator::new(&line) {
-            let entry = entry.map_err(|e| format!("interval log: {e:?}"))?;
-            let LogEntry::Interval(iv) = entry else {
-                continue;
-            };
-            let Some(tag) = iv.tag() else { continue };
-            let Some(name) = by_tag.get(tag.as_str()) else {
-                continue;
-            };
-            let h = super::record::decode_sparse(iv.encoded_histogram())
-                .map_err(|e| format!("interval log: {e}"))?;
-            if let Some(b) = blocks.get_mut(name) {
-                add_to_blocks(b, bs, iv.start_timestamp(), &h);
-            }
-        }
-    }
-    Ok(blocks)
 }
 
 /// A record from the two documents' contents.

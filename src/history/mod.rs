@@ -8,8 +8,7 @@
 //! - [`files`]: a run read back from its report directory.
 
 pub mod files;
-pub mod fingerprint;
-pub mod record;
+pub use crate::record::{self, fingerprint};
 pub mod store;
 
 pub use fingerprint::Fingerprint;

@@ -236,7 +236,7 @@ impl LoadClient {
         let (status, headers, body) = match outcome {
             None => {
                 lane.conn = None;
-                return Err(TransportError::Timeout(crate::check::fmt_duration(
+                return Err(TransportError::Timeout(crate::measure::fmt_duration(
                     p.timeout,
                 )));
             }

@@ -3,8 +3,11 @@
 //! directory stores it and reports draw it; it imports none of them, so
 //! each of those can change without reading the others.
 
+pub mod codec;
+mod fmt;
 mod model;
 mod sparse;
 
 pub use model::*;
+pub use fmt::fmt_duration;
 pub use sparse::Sparse;

@@ -231,7 +231,7 @@ impl IntervalHistograms {
 }
 
 /// Where each second's histograms go as the second closes: the report
-/// directory's `latency.hlog` (see `report::load::hlog::HlogStream`). The
+/// directory's `latency.hlog` (see `rundir::hlog::HlogStream`). The
 /// regression gate and `merge` read them back from there.
 pub trait IntervalLog {
     /// Called once, as the attack starts, with every request name the run
@@ -389,3 +389,7 @@ pub struct ScheduleStats {
     /// Actual minus intended send time of every delivered request (µs).
     pub lateness: Histogram<u64>,
 }
+
+/// A generator using more than this share of its cores is flagged: its
+/// figures may measure itself rather than the server.
+pub const CPU_SATURATED: f64 = 0.90;

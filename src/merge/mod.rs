@@ -18,19 +18,16 @@
 pub mod read;
 
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::report::load::hlog::{FAILURES, parse_failures};
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
 use crate::measure::{
     IntervalHistograms, IntervalLog, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, Settings, ShardFigures, StopReason, TOP_REASONS,
 };
 pub use read::{ShardRun, read_shard};
+use crate::rundir::hlog::read::{Logged, Reader};
 
 /// How far a shard's p50 may sit from the others' median before it is
 /// flagged: beyond both, a generator (not the server) is the likely cause.
@@ -38,8 +35,7 @@ const P50_APART_RATIO: f64 = 0.25;
 const P50_APART_MS: f64 = 0.5;
 /// A shard that achieved less than this share of its rate is flagged.
 const RATE_SHORTFALL: f64 = 0.95;
-/// A generator using more than this share of its cores is flagged.
-pub const CPU_SATURATED: f64 = 0.90;
+pub use crate::measure::CPU_SATURATED;
 
 /// Why shards cannot be merged. Every variant is the user's to fix
 /// (exit 2), and names the shard directories involved.
@@ -418,38 +414,24 @@ fn stop_reason(shards: &[ShardRun]) -> StopReason {
     }
 }
 
-/// One shard's interval log, read a line at a time.
+/// One shard's interval log, read a line at a time, on the merged run's
+/// clock.
 struct LogReader {
-    file: std::io::BufReader<std::fs::File>,
-    line: Vec<u8>,
+    entries: Reader<std::io::BufReader<std::fs::File>>,
     /// Seconds from the merged run's start to this shard's.
     offset_s: f64,
-    tags: BTreeMap<String, String>,
     /// The next entry: (wall-clock second of the merged run, length,
     /// request name, what the shard logged for it).
     next: Option<(u64, f64, String, Logged)>,
-    /// The rest of a failures line, one entry per name.
-    queued: std::collections::VecDeque<(u64, f64, String, Logged)>,
-}
-
-/// What a shard's log holds for one request name in one second.
-enum Logged {
-    /// The latencies of its responses.
-    Latencies(Histogram<u64>),
-    /// Its failed requests, and how many of those got no response.
-    Failures { unanswered: u64, errors: u64 },
 }
 
 impl LogReader {
     fn open(s: &ShardRun, merged_start: chrono::DateTime<chrono::Utc>) -> Result<Self, String> {
         let f = std::fs::File::open(&s.hlog).map_err(|e| format!("cannot read: {e}"))?;
         let mut r = LogReader {
-            file: std::io::BufReader::new(f),
-            line: Vec::new(),
+            entries: Reader::new(std::io::BufReader::new(f), s.tags.clone()),
             offset_s: (s.started_at - merged_start).as_seconds_f64(),
-            tags: s.tags.clone(),
             next: None,
-            queued: Default::default(),
         };
         r.advance()?;
         Ok(r)
@@ -463,64 +445,15 @@ impl LogReader {
 
     /// Reads up to the next entry: a tagged interval, or a name's failures.
     fn advance(&mut self) -> Result<(), String> {
-        self.next = self.queued.pop_front();
-        if self.next.is_some() {
-            return Ok(());
-        }
-        loop {
-            self.line.clear();
-            // Kept with its newline: the log parser wants whole lines.
-            if self
-                .file
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Ok(());
-            }
-            if self.line.starts_with(FAILURES.as_bytes()) {
-                let text = String::from_utf8_lossy(&self.line);
-                let (start, per_tag) =
-                    parse_failures(&text).ok_or_else(|| format!("unreadable line: {text}"))?;
-                let second = self.second(start);
-                for (tag, unanswered, errors) in per_tag {
-                    if let Some(name) = self.tags.get(tag) {
-                        self.queued.push_back((
-                            second,
-                            0.0,
-                            name.clone(),
-                            Logged::Failures { unanswered, errors },
-                        ));
-                    }
-                }
-                self.next = self.queued.pop_front();
-                if self.next.is_some() {
-                    return Ok(());
-                }
-                continue;
-            }
-            if !self.line.starts_with(b"Tag=") {
-                continue;
-            }
-            for entry in IntervalLogIterator::new(&self.line) {
-                let LogEntry::Interval(iv) = entry.map_err(|e| format!("{e:?}"))? else {
-                    continue;
-                };
-                let Some(name) = iv.tag().and_then(|t| self.tags.get(t.as_str())) else {
-                    continue;
-                };
-                let h =
-                    crate::history::record::decode_sparse(iv.encoded_histogram())?.to_histogram();
-                let second = self.second(iv.start_timestamp().as_secs_f64());
-                self.next = Some((
-                    second,
-                    iv.duration().as_secs_f64(),
-                    name.clone(),
-                    Logged::Latencies(h),
-                ));
-                return Ok(());
-            }
-        }
+        self.next = self.entries.next_entry()?.map(|e| {
+            (
+                self.second(e.start.as_secs_f64()),
+                e.length.as_secs_f64(),
+                e.name,
+                e.logged,
+            )
+        });
+        Ok(())
     }
 }
 
@@ -568,7 +501,8 @@ fn merge_logs(
                 });
                 match &h {
                     Logged::Latencies(h) => {
-                        let _ = e.histogram.add(h);
+                        let h = h.to_histogram();
+                        let _ = e.histogram.add(&h);
                         e.count += h.len();
                     }
                     // Requests that got no response are in no histogram.

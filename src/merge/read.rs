@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::MergeError;
 use crate::measure::{FailureReason, RequestStats, StartReport, new_histogram};
-use crate::report::load::ShardIdentity;
+use crate::rundir::ShardIdentity;
 
 /// When a metrics scrape was taken, and the file holding it.
 pub type Scrape = (chrono::DateTime<chrono::Utc>, PathBuf);
@@ -56,18 +56,18 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
         dir: dir.to_path_buf(),
         detail,
     };
-    let summary = crate::history::files::summary_path(dir);
+    let summary = crate::rundir::summary_path(dir);
     let dir = summary.parent().unwrap_or(Path::new(".")).to_path_buf();
     let text = std::fs::read_to_string(&summary)
         .map_err(|e| unreadable(format!("cannot read {}: {e}", summary.display())))?;
     let doc: Value = serde_json::from_str(&text)
         .map_err(|e| unreadable(format!("{}: not JSON: {e}", summary.display())))?;
-    if doc["format"] != crate::report::load::FORMAT {
+    if doc["format"] != crate::rundir::FORMAT {
         return Err(unreadable(format!(
             "{}: format {} is not {}",
             summary.display(),
             doc["format"],
-            crate::report::load::FORMAT
+            crate::rundir::FORMAT
         )));
     }
     if doc["shard"].is_null() {
@@ -109,7 +109,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
         .ok_or_else(|| unreadable("requests missing".into()))?
     {
         let histogram = match r["histogram"].as_str() {
-            Some(b64) => crate::history::record::decode(b64)
+            Some(b64) => crate::measure::codec::decode(b64)
                 .map_err(|e| unreadable(format!("requests[{name:?}].histogram: {e}")))?,
             None => new_histogram(),
         };
@@ -167,7 +167,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
                 sc["window_s"].as_f64().unwrap_or(0.0).max(0.0),
             ),
             lateness: match sc["lateness_us"]["histogram"].as_str() {
-                Some(b64) => crate::history::record::decode(b64)
+                Some(b64) => crate::measure::codec::decode(b64)
                     .map_err(|e| unreadable(format!("schedule.lateness_us.histogram: {e}")))?,
                 None => new_histogram(),
             },
@@ -178,7 +178,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
         hlog: dir.join(
             doc["files"]["hlog"]
                 .as_str()
-                .unwrap_or(crate::report::load::HLOG_FILE),
+                .unwrap_or(crate::rundir::HLOG_FILE),
         ),
         ident,
         start,

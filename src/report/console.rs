@@ -6,7 +6,7 @@ use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::check::fmt_duration;
+use crate::measure::fmt_duration;
 use crate::event::{Event, LoadProgress, Sink};
 use crate::measure::RequestStats;
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};

@@ -46,9 +46,18 @@ impl LoadVerdict {
         self
     }
 
-    /// The SLOs alone held (the regression gate aside).
-    pub fn slos_held(&self) -> bool {
-        self.slo_results.iter().all(|r| r.passed)
+    /// The latency objectives, in ms, as the history keeps them.
+    pub fn slo_lines(&self) -> Vec<crate::record::SloLine> {
+        self.slo_results
+            .iter()
+            .filter(|r| r.unit == "ms")
+            .map(|r| crate::record::SloLine {
+                scope: r.scope.clone(),
+                metric: r.metric.to_string(),
+                threshold_ms: r.threshold,
+                passed: r.passed,
+            })
+            .collect()
     }
 }
 

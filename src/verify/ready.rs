@@ -150,7 +150,7 @@ async fn http_attempt(
             format!(
                 "HTTP {} in {}",
                 resp.status,
-                check::fmt_duration(resp.latency)
+                crate::measure::fmt_duration(resp.latency)
             ),
         )
     } else {
@@ -201,7 +201,7 @@ async fn command_attempt(step: &Step, scope: &Scope, left: Duration) -> (bool, S
                 .exit_code
                 .map_or("killed".to_string(), |c| format!("exit {c}"));
             let text = if failed.is_empty() {
-                format!("{exit} in {}", check::fmt_duration(out.duration))
+                format!("{exit} in {}", crate::measure::fmt_duration(out.duration))
             } else {
                 format!("{exit} ({})", failed.join("; "))
             };

@@ -601,7 +601,7 @@ pub fn render(
             m.elapsed.as_secs_f64(),
             g.cores,
             share * 100.0,
-            if share > crate::merge::CPU_SATURATED {
+            if share > crate::measure::CPU_SATURATED {
                 ": <b>saturated</b>, the latencies include its own queueing"
             } else {
                 ""

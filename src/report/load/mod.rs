@@ -4,7 +4,7 @@
 //!   (`schemas/report.schema.json`), with every histogram embedded;
 //! - `latency.hlog`: HdrHistogram interval log, one histogram per second and
 //!   request name, streamed into the directory while the run goes
-//!   ([`hlog::HlogStream`]) rather than written here;
+//!   ([`crate::rundir::hlog::HlogStream`]) rather than written here;
 //! - `<name>.hgrm` (and `all.hgrm`): percentile distributions for the
 //!   HdrHistogram plotter;
 //! - `junit.xml`: one test case per SLO and error budget;
@@ -14,58 +14,22 @@
 //! ([`crate::verdict`]); every file shows the same one.
 
 pub mod hgrm;
-pub mod hlog;
 pub mod html;
 pub mod junit;
 pub mod schedule;
 pub mod summary;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use summary::{FORMAT, Provenance};
+pub use summary::Provenance;
 
 use crate::measure::{Measurements, Settings};
+use crate::rundir::{
+    ALL_STEM, HLOG_FILE, HTML_FILE, JUNIT_FILE, Names, RunIdentity, SUMMARY_FILE,
+};
 use crate::report::{write_file, write_redacted};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::all_data;
-
-pub const SUMMARY_FILE: &str = "summary.json";
-pub const HLOG_FILE: &str = "latency.hlog";
-pub const JUNIT_FILE: &str = "junit.xml";
-pub const HTML_FILE: &str = "report.html";
-/// A shard's raw metrics scrapes, for `merge`'s cross-check.
-pub const SCRAPE_BEFORE_FILE: &str = "server-before.prom";
-pub const SCRAPE_AFTER_FILE: &str = "server-after.prom";
-/// File stem of the all-names aggregate; request names never get it.
-pub const ALL_STEM: &str = "all";
-
-/// Who a run is beyond its settings: its unique id, environment label and
-/// where the history recorded it.
-#[derive(Debug, Clone, Default)]
-pub struct RunIdentity {
-    pub uid: String,
-    pub env: Option<String>,
-    /// (store location, run id).
-    pub history: Option<(String, i64)>,
-    /// This run is one shard of a larger one.
-    pub shard: Option<ShardIdentity>,
-}
-
-/// What a shard was, and what the whole run it is part of asked for.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ShardIdentity {
-    #[serde(flatten)]
-    pub shard: crate::load::shard::Shard,
-    pub total_users: u32,
-    pub total_rate: Option<f64>,
-    pub total_max_requests: Option<u64>,
-    /// The metrics path scraped (None: no cross-check).
-    pub metrics_path: Option<String>,
-    /// Every objective of the run, the server's included (which the shard
-    /// itself cannot judge): `merge` judges the whole by these.
-    pub objectives: Vec<crate::verdict::slo::RecordedObjective>,
-}
 
 /// Writes every report of a judged run into `out_dir` (created if needed)
 /// and returns the files written, in writing order.
@@ -81,7 +45,7 @@ pub fn write_all(
     let names = Names::new(m.requests.keys());
     let mut files = Vec::new();
     // The interval log was streamed into the directory during the run
-    // (`hlog::HlogStream`); it is listed, not written, here.
+    // (`crate::rundir::hlog::HlogStream`); it is listed, not written, here.
     let hlog_path = out_dir.join(HLOG_FILE);
     if hlog_path.is_file() {
         files.push(hlog_path);
@@ -122,91 +86,4 @@ pub fn write_all(
         html::render(settings, m, verdict, prov, &listed)?.as_bytes(),
     )?;
     Ok(files)
-}
-
-/// File stems and interval-log tags of request names: both forbid spaces
-/// and commas, and files must be portable, so names are reduced to
-/// `[A-Za-z0-9._-]`. Collisions (and the reserved `all`) get `-2`, `-3`...
-#[derive(Debug, Clone, Default)]
-pub struct Names {
-    stems: BTreeMap<String, String>,
-}
-
-impl Names {
-    pub fn new<'a>(names: impl IntoIterator<Item = &'a String>) -> Names {
-        let mut taken: std::collections::BTreeSet<String> = [ALL_STEM.to_string()].into();
-        let mut stems = BTreeMap::new();
-        for n in names {
-            let base = sanitize(&crate::secrets::redact(n));
-            let mut stem = base.clone();
-            let mut i = 2;
-            while taken.contains(&stem) {
-                stem = format!("{base}-{i}");
-                i += 1;
-            }
-            taken.insert(stem.clone());
-            stems.insert(n.clone(), stem);
-        }
-        Names { stems }
-    }
-
-    /// The stem of a known name (a sanitized copy for an unknown one).
-    pub fn stem(&self, name: &str) -> &str {
-        self.stems
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or("unknown")
-    }
-
-    /// (request name, stem) pairs, sorted by name.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.stems.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-}
-
-/// `health is healthy` → `health_is_healthy`.
-pub fn sanitize(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '.') {
-            c
-        } else {
-            '_'
-        };
-        if c == '_' && out.ends_with('_') {
-            continue;
-        }
-        out.push(c);
-    }
-    let trimmed = out.trim_matches(|c| c == '_' || c == '.');
-    if trimmed.is_empty() {
-        "request".into()
-    } else {
-        trimmed.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stems_are_safe_and_unique() {
-        let names: Vec<String> = [
-            "health is healthy",
-            "health, is healthy",
-            "all",
-            "../etc",
-            "é",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let n = Names::new(&names);
-        assert_eq!(n.stem("health is healthy"), "health_is_healthy");
-        assert_eq!(n.stem("health, is healthy"), "health_is_healthy-2");
-        assert_eq!(n.stem("all"), "all-2");
-        assert_eq!(n.stem("../etc"), "etc");
-        assert_eq!(n.stem("é"), "request");
-    }
 }

@@ -1,37 +1,24 @@
 //! `summary.json`: the machine-readable record of a load run, versioned by
-//! [`FORMAT`] and described by `schemas/report.schema.json`. Every request
+//! [`crate::rundir::FORMAT`] and described by `schemas/report.schema.json`. Every request
 //! name carries its full latency histogram (HdrHistogram V2 + DEFLATE,
 //! base64) so later tooling can merge runs and compare them without the raw
 //! data; the percentiles beside it are conveniences, in milliseconds.
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde_json::{Value, json};
 
-use super::Names;
+use crate::rundir::{FORMAT, Names};
+use crate::measure::codec::encode_histogram;
 use crate::measure::{
     MAX_LATENCY_US, Measurements, Model, RequestStats, SIGFIG, Settings, StopReason,
 };
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::all_data;
 
-/// Version tag of `summary.json`; bump on any breaking change.
-/// v2 adds `run.uid`, `run.env`, `history` and `regression`.
-pub const FORMAT: &str = "postdeploy.load/v2";
 
 pub use crate::provenance::Provenance;
-
-/// Base64 of the V2-DEFLATE serialization HdrHistogram's tools all read.
-/// None only for counts beyond i64 (the format's limit), which a run cannot
-/// reach.
-pub fn encode_histogram(h: &Histogram<u64>) -> Option<String> {
-    let mut buf = Vec::new();
-    V2DeflateSerializer::new().serialize(h, &mut buf).ok()?;
-    Some(base64::engine::general_purpose::STANDARD.encode(buf))
-}
 
 /// Milliseconds from a microsecond histogram value.
 fn ms(us: u64) -> f64 {
@@ -189,9 +176,9 @@ pub fn summary_json(
         v["start"] = json!(m.start);
         v["scrapes"] = match &m.scrapes {
             Some(sc) => json!({
-                "before": super::SCRAPE_BEFORE_FILE,
+                "before": crate::rundir::SCRAPE_BEFORE_FILE,
                 "before_at": sc.before.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "after": super::SCRAPE_AFTER_FILE,
+                "after": crate::rundir::SCRAPE_AFTER_FILE,
                 "after_at": sc.after.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
             None => Value::Null,

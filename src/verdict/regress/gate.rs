@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::classify::{Change, classify, noise_floor};
 use super::stats::{Bootstrap, Estimate, Series, proportion_delta, quantile_ms};
 use super::tolerance::{RMetric, Tolerances};
-use crate::history::{LoadRecord, NameRecord};
+use crate::record::{LoadRecord, NameRecord};
 
 /// Fewest observations beyond a quantile on each side for it to be judged:
 /// p99 needs 1,000 requests, p95 200, p50 20. Fewer, and one request moves

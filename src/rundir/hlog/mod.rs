@@ -14,6 +14,10 @@
 //! Values are microseconds; the interval max column is in milliseconds
 //! (divisor 1000), as Java writes it for its nanosecond logs with its own
 //! divisor. Use `-outputValueUnitRatio 1000` with the Java processor.
+//!
+//! This file is the one writer; [`read`] is the one reader.
+
+pub mod read;
 
 use std::fmt::Write as _;
 use std::fs::File;

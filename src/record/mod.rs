@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::Deserializer;
 use serde::{Deserialize, Serialize};
 
-use super::fingerprint::Fingerprint;
+pub mod fingerprint;
+
+pub use fingerprint::Fingerprint;
 use crate::measure::Sparse;
-use crate::measure::{Measurements, Settings, new_histogram};
-use crate::verdict::LoadVerdict;
+pub use crate::measure::codec::{decode, decode_blocks, decode_sparse, encode, encode_blocks};
+use crate::measure::{Measurements, Settings};
 
 /// Interval histograms are coarsened to at most this many blocks per run:
 /// a one-hour run keeps 30-second blocks, enough for a block bootstrap
@@ -272,7 +272,8 @@ impl LoadRecord {
     pub fn from_run(
         settings: &Settings,
         m: &Measurements,
-        verdict: &LoadVerdict,
+        passed: bool,
+        slos: Vec<SloLine>,
         provenance: &crate::provenance::Provenance,
         env: Option<&str>,
         mut blocks: BTreeMap<String, Vec<Sparse>>,
@@ -309,7 +310,7 @@ impl LoadRecord {
                 tool_version: env!("CARGO_PKG_VERSION").into(),
                 provenance: provenance.clone(),
                 stopped_by: m.stopped_by.key().into(),
-                passed: verdict.passed,
+                passed,
                 regressed: false,
                 regressions: Vec::new(),
             },
@@ -317,93 +318,11 @@ impl LoadRecord {
             elapsed_s,
             block_secs: bs,
             names,
-            slos: slo_lines(&verdict.slo_results),
+            slos,
             regress: settings.regress.clone(),
         };
         rec.meta.redact();
         rec.fingerprint.scope = crate::secrets::redact(&rec.fingerprint.scope).into_owned();
         rec
     }
-}
-
-/// The latency objectives of a verdict, in ms.
-pub fn slo_lines(results: &[crate::verdict::SloResult]) -> Vec<SloLine> {
-    results
-        .iter()
-        .filter(|r| r.unit == "ms")
-        .map(|r| SloLine {
-            scope: r.scope.clone(),
-            metric: r.metric.to_string(),
-            threshold_ms: r.threshold,
-            passed: r.passed,
-        })
-        .collect()
-}
-
-/// The blocks of a run just made, read back from the interval log it
-/// streamed (`path`): the histograms were never all in memory at once, and
-/// are not now either. A missing or unreadable log gives empty blocks (the
-/// gate then finds too few samples and says so) and the reason.
-pub fn blocks_from_hlog(
-    path: &std::path::Path,
-    m: &Measurements,
-) -> (BTreeMap<String, Vec<Sparse>>, Option<String>) {
-    let elapsed_s = m.elapsed.as_secs_f64();
-    let bs = block_secs(elapsed_s);
-    let n = block_count(elapsed_s, bs);
-    let stems = crate::report::load::Names::new(m.requests.keys());
-    let by_tag: BTreeMap<String, String> = stems
-        .pairs()
-        .map(|(name, stem)| (stem.to_string(), name.to_string()))
-        .collect();
-    let read = std::fs::File::open(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))
-        .and_then(|f| super::files::blocks_from_log(std::io::BufReader::new(f), &by_tag, bs, n));
-    match read {
-        Ok(b) => (b, None),
-        Err(e) => (BTreeMap::new(), Some(e)),
-    }
-}
-
-/// Base64 of HdrHistogram's V2-DEFLATE form: summary.json's own encoding,
-/// so a stored histogram and a reported one are the same bytes.
-pub fn encode(h: &Histogram<u64>) -> String {
-    // Only counts beyond i64 fail, which no run reaches.
-    crate::report::load::summary::encode_histogram(h).unwrap_or_default()
-}
-
-pub fn decode(b64: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
-    let h: Histogram<u64> = Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram cannot be decoded: {e:?}"))?;
-    // Re-home into the run's settings so that adding never fails.
-    let mut out = new_histogram();
-    out.add(&h)
-        .map_err(|e| format!("histogram outside the recorded range: {e:?}"))?;
-    Ok(out)
-}
-
-/// Blocks as one text column: base64 V2-DEFLATE histograms separated by
-/// spaces, the encoding every HdrHistogram tool reads.
-pub fn encode_blocks(blocks: &[Sparse]) -> String {
-    blocks
-        .iter()
-        .map(|b| encode(&b.to_histogram()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-pub fn decode_blocks(text: &str) -> Result<Vec<Sparse>, String> {
-    text.split_ascii_whitespace().map(decode_sparse).collect()
-}
-
-/// Base64 V2 straight to buckets, without a dense array.
-pub fn decode_sparse(b64: &str) -> Result<Sparse, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
-    Sparse::decode_v2(&bytes)
 }
