@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use postdeploy::http::HttpOptions;
-use postdeploy::measure::{Measurements, StopReason};
 use postdeploy::load::{self, LoadOptions};
+use postdeploy::measure::{Measurements, StopReason};
 use postdeploy::prepare::RequestDefaults;
 use postdeploy::scenario::{self, ScenarioFile};
 use serde_json::json;

@@ -87,7 +87,9 @@ impl Graph {
         for entry in std::fs::read_dir(src).unwrap() {
             let path = entry.unwrap().path();
             let name = path.file_stem().unwrap().to_string_lossy().to_string();
-            if path.is_dir() || (path.extension().is_some_and(|e| e == "rs") && name != "lib" && name != "main") {
+            if path.is_dir()
+                || (path.extension().is_some_and(|e| e == "rs") && name != "lib" && name != "main")
+            {
                 modules.insert(name);
             }
         }
@@ -143,8 +145,11 @@ impl Graph {
     }
 
     fn adjacency(&self) -> BTreeMap<&str, BTreeSet<&str>> {
-        let mut adj: BTreeMap<&str, BTreeSet<&str>> =
-            self.modules.iter().map(|m| (m.as_str(), BTreeSet::new())).collect();
+        let mut adj: BTreeMap<&str, BTreeSet<&str>> = self
+            .modules
+            .iter()
+            .map(|m| (m.as_str(), BTreeSet::new()))
+            .collect();
         for e in &self.edges {
             adj.get_mut(e.from.as_str()).unwrap().insert(e.to.as_str());
         }
@@ -259,7 +264,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn is_mod_file(p: &Path) -> bool {
-    p.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs")
+    p.file_name()
+        .is_some_and(|n| n == "mod.rs" || n == "lib.rs" || n == "main.rs")
 }
 
 /// Comments and the contents of string and char literals become spaces
@@ -297,7 +303,10 @@ fn strip_comments_and_strings(text: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (next == Some('"') || next == Some('#')) && !ident_char(b.get(i.wrapping_sub(1)).copied()) {
+        } else if c == 'r'
+            && (next == Some('"') || next == Some('#'))
+            && !ident_char(b.get(i.wrapping_sub(1)).copied())
+        {
             // Raw string: r"..." or r#"..."#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -406,7 +415,9 @@ fn strip_test_items(code: &str) -> (String, Vec<String>) {
             }
             j += 1;
         }
-        let item: String = out[start + pattern.len()..j.min(out.len())].iter().collect();
+        let item: String = out[start + pattern.len()..j.min(out.len())]
+            .iter()
+            .collect();
         let words: Vec<&str> = item.split_whitespace().collect();
         if !opened {
             if let Some(pos) = words.iter().position(|w| *w == "mod") {
@@ -415,7 +426,11 @@ fn strip_test_items(code: &str) -> (String, Vec<String>) {
                 }
             }
         }
-        for c in out.iter_mut().take((j + 1).min(code.chars().count())).skip(start) {
+        for c in out
+            .iter_mut()
+            .take((j + 1).min(code.chars().count()))
+            .skip(start)
+        {
             if *c != '\n' {
                 *c = ' ';
             }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use super::args::GateArgs;
 use super::gate::Gate;
-use crate::rundir;
 use crate::error::Error;
 use crate::measure::{Measurements, Settings};
 use crate::provenance::Provenance;
 use crate::report;
+use crate::rundir;
 use crate::verdict::{LoadVerdict, SloSet};
 
 pub struct Finish<'a> {
@@ -53,8 +53,7 @@ pub async fn finish(f: Finish<'_>, m: &Measurements) -> Result<Finished, Error> 
     if let Some(e) = &m.interval_log_error {
         warnings.push(e.clone());
     }
-    let mut record =
-        crate::record::LoadRecord::from_run(
+    let mut record = crate::record::LoadRecord::from_run(
         f.settings,
         m,
         verdict.passed,

@@ -5,7 +5,6 @@ use std::io::Write as _;
 
 use super::args::LoadArgs;
 use super::setup::RunSetup;
-use crate::rundir;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::http::HttpOptions;
@@ -13,6 +12,7 @@ use crate::load::shard::{self, Shard};
 use crate::load::{LoadError, LoadOptions};
 use crate::prepare::RequestDefaults;
 use crate::report::{self, console::Console};
+use crate::rundir;
 use crate::scenario::ScenarioFile;
 
 pub async fn run(a: LoadArgs) -> Result<Exit, Error> {

@@ -3,10 +3,10 @@
 //! whole exactly as `load` does.
 
 use super::args::MergeArgs;
-use crate::rundir;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::report;
+use crate::rundir;
 
 /// A signal stops a merge before its reports are written, and the merge
 /// leaves nothing half-written behind: a partial `latency.hlog` beside no

@@ -7,28 +7,25 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::fingerprint::Fingerprint;
 use super::record::{
-    LoadRecord, NameRecord, RunKind, RunMeta, SloLine, block_count, block_secs,
-    decode,
+    LoadRecord, NameRecord, RunKind, RunMeta, SloLine, block_count, block_secs, decode,
 };
-use crate::measure::new_histogram;
+use crate::measure::{Model, new_histogram};
 
-use crate::rundir::{FORMATS, HLOG_FILE, summary_path};
 use crate::rundir::blocks::blocks_from_log;
+use crate::rundir::summary::Summary;
+use crate::rundir::summary_path;
 
 pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
     let summary = summary_path(path);
     let text = std::fs::read_to_string(&summary)
         .map_err(|e| format!("cannot read {}: {e}", summary.display()))?;
-    let doc: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", summary.display()))?;
-    let hlog_name = doc["files"]["hlog"]
-        .as_str()
-        .unwrap_or(HLOG_FILE);
-    let hlog_path = summary.parent().unwrap_or(Path::new(".")).join(hlog_name);
+    let doc = Summary::parse(&text).map_err(|e| format!("{}: {e}", summary.display()))?;
+    let hlog_path = summary
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&doc.files.hlog);
     let hlog = std::fs::File::open(&hlog_path).map_err(|e| {
         format!(
             "cannot read {} (the interval log the comparison needs beside {}): {e}",
@@ -41,73 +38,50 @@ pub fn read_run(path: &Path) -> Result<LoadRecord, String> {
 }
 
 /// A record from the two documents' contents.
-pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRecord, String> {
-    let format = doc["format"].as_str().unwrap_or("");
-    if !FORMATS.contains(&format) {
-        return Err(format!(
-            "not a postdeploy load summary (format {format:?}; expected one of {FORMATS:?})"
-        ));
-    }
-    let run = &doc["run"];
-    let s = |v: &Value| v.as_str().map(str::to_string);
-    let time = |v: &Value| {
-        v.as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or_else(|| "run.started_at/ended_at missing or not RFC 3339".to_string())
-    };
-    let env = s(&run["env"]);
-    let target = s(&run["target"]).ok_or("run.target missing")?;
-    let model = s(&run["model"]).ok_or("run.model missing")?;
-    let scenarios: Vec<(String, String)> = run["scenarios"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        s(&x["name"]).unwrap_or_default(),
-                        s(&x["sha256"]).unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut sorted = scenarios;
-    sorted.sort();
+pub fn from_documents(doc: &Summary, hlog: impl std::io::BufRead) -> Result<LoadRecord, String> {
+    let run = &doc.run;
+    let model = run.model.key().to_string();
+    let mut scenarios: Vec<(String, String)> = run
+        .scenarios
+        .iter()
+        .map(|x| (x.name.clone(), x.sha256.clone()))
+        .collect();
+    scenarios.sort();
     let fingerprint = Fingerprint {
-        scope: super::fingerprint::scope(
-            env.as_deref(),
-            &target,
-            run["target_local"].as_bool().unwrap_or(false),
-        ),
-        scenarios: sorted,
-        users: (model == "closed")
-            .then(|| run["users"].as_u64().map(|u| u as u32))
-            .flatten(),
-        rate: (model == "open").then(|| run["rate"].as_f64()).flatten(),
+        scope: super::fingerprint::scope(run.env.as_deref(), &run.target, run.target_local),
+        scenarios,
+        users: (run.model == Model::Closed).then_some(run.users),
+        rate: (run.model == Model::Open).then_some(run.rate).flatten(),
         model,
-        duration_s: run["duration_s"].as_f64().ok_or("run.duration_s missing")?,
+        duration_s: run.duration_s,
     };
-    let elapsed_s = run["elapsed_s"].as_f64().ok_or("run.elapsed_s missing")?;
-    let provenance: crate::provenance::Provenance =
-        serde_json::from_value(run["provenance"].clone()).unwrap_or_default();
+    let elapsed_s = run.elapsed_s;
     let meta = RunMeta {
         id: None,
-        uid: s(&run["uid"]).unwrap_or_else(|| {
+        uid: run.uid.clone().unwrap_or_else(|| {
             // A v1 summary has no uid: its start time and target name it.
-            format!("{}@{}", run["started_at"].as_str().unwrap_or(""), target)
+            format!(
+                "{}@{}",
+                run.started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                run.target
+            )
         }),
         kind: RunKind::Load,
-        target,
-        target_local: run["target_local"].as_bool().unwrap_or(false),
-        env,
-        started_at: time(&run["started_at"])?,
-        ended_at: time(&run["ended_at"])?,
-        tool_version: s(&doc["tool"]["version"]).unwrap_or_default(),
-        provenance,
-        stopped_by: s(&run["stopped_by"]).unwrap_or_else(|| "duration".into()),
-        passed: doc["passed"].as_bool().unwrap_or(false),
-        regressed: doc["regression"]["regressed"].as_bool().unwrap_or(false),
+        target: run.target.clone(),
+        target_local: run.target_local,
+        env: run.env.clone(),
+        started_at: run.started_at,
+        ended_at: run.ended_at,
+        tool_version: doc.tool.version.clone(),
+        provenance: run.provenance.clone(),
+        stopped_by: run.stopped_by.clone(),
+        passed: doc.passed,
+        regressed: doc
+            .regression
+            .as_ref()
+            .and_then(|r| r["regressed"].as_bool())
+            .unwrap_or(false),
         regressions: Vec::new(),
     };
 
@@ -115,23 +89,20 @@ pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRe
     let n = block_count(elapsed_s, bs);
     let mut by_tag: BTreeMap<String, String> = BTreeMap::new();
     let mut names = BTreeMap::new();
-    let requests = doc["requests"].as_object().ok_or("requests missing")?;
-    for (name, r) in requests {
-        let histogram = match r["histogram"].as_str() {
+    for (name, r) in &doc.requests {
+        let histogram = match &r.histogram {
             Some(b64) => decode(b64).map_err(|e| format!("requests[{name:?}]: {e}"))?,
             None => new_histogram(),
         };
-        if let Some(tag) = r["hlog_tag"].as_str() {
-            by_tag.insert(tag.to_string(), name.clone());
+        if let Some(tag) = &r.hlog_tag {
+            by_tag.insert(tag.clone(), name.clone());
         }
-        let errors: BTreeMap<String, u64> =
-            serde_json::from_value(r["errors"].clone()).unwrap_or_default();
         names.insert(
             name.clone(),
             NameRecord {
-                count: r["count"].as_u64().unwrap_or(0),
-                failed: r["failed"].as_u64().unwrap_or(0),
-                errors,
+                count: r.count,
+                failed: r.failed,
+                errors: r.errors.clone(),
                 histogram,
                 blocks: vec![crate::measure::Sparse::default(); n],
             },
@@ -142,22 +113,18 @@ pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRe
             rec.blocks = b;
         }
     }
-    let slos = doc["slo"]["results"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|r| r["unit"] == "ms")
-                .filter_map(|r| {
-                    Some(SloLine {
-                        scope: s(&r["scope"])?,
-                        metric: s(&r["metric"])?,
-                        threshold_ms: r["threshold"].as_f64()?,
-                        passed: r["passed"].as_bool().unwrap_or(false),
-                    })
-                })
-                .collect()
+    let slos = doc
+        .slo
+        .results
+        .iter()
+        .filter(|r| r.unit == "ms")
+        .map(|r| SloLine {
+            scope: r.scope.clone(),
+            metric: r.metric.clone(),
+            threshold_ms: r.threshold,
+            passed: r.passed,
         })
-        .unwrap_or_default();
+        .collect();
     Ok(LoadRecord {
         meta,
         fingerprint,
@@ -165,6 +132,6 @@ pub fn from_documents(doc: &Value, hlog: impl std::io::BufRead) -> Result<LoadRe
         block_secs: bs,
         names,
         slos,
-        regress: serde_json::from_value(run["regress"].clone()).unwrap_or_default(),
+        regress: run.regress.clone(),
     })
 }

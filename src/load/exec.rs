@@ -17,13 +17,13 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::client::{Lane, LoadClient, Ready};
-use crate::measure::StopReason;
 use super::open::Pacer;
 use super::plan::{Plan, ScenarioPlan, StepPlan};
 use super::recorder::{Failure, Recorders};
 use super::stop::Stop;
 use crate::check::{self, Context, Observed};
 use crate::http::TransportError;
+use crate::measure::StopReason;
 use crate::scenario::template::{Scope, redact};
 
 /// Everything the workers share for one run.

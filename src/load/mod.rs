@@ -42,8 +42,8 @@ use crate::http::HttpOptions;
 use crate::prepare::RequestDefaults;
 use crate::scenario::ScenarioFile;
 
-use crate::signals::Signal;
 use crate::measure::{IntervalLog, Measurements, Model, ScenarioInfo, Settings, StopReason};
+use crate::signals::Signal;
 
 /// Default cap on iterations in flight in the open model. Each one in
 /// flight holds a connection: a server that stalls would otherwise make the

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::measure::{ServerCheck, ServerRoute};
 use crate::http::{Client, Prepared};
+use crate::measure::{ServerCheck, ServerRoute};
 use crate::metrics::{self, Exposition, MetricKind, Selector, family_delta};
 
 const REQUESTS: &str = "http_requests_total";

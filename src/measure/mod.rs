@@ -8,6 +8,6 @@ mod fmt;
 mod model;
 mod sparse;
 
-pub use model::*;
 pub use fmt::fmt_duration;
+pub use model::*;
 pub use sparse::Sparse;

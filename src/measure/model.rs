@@ -20,12 +20,23 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, SIGFIG).expect("valid histogram bounds")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Model {
     /// N users, each looping through its scenario (goose).
     Closed,
     /// Requests issued on a fixed schedule of intended send times (`--rate`).
     Open,
+}
+
+impl Model {
+    /// The `model` value of the JSON reports and the history.
+    pub fn key(self) -> &'static str {
+        match self {
+            Model::Closed => "closed",
+            Model::Open => "open",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +126,7 @@ pub struct RequestStats {
 pub const TOP_REASONS: usize = 5;
 
 /// One reason requests of a name failed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailureReason {
     /// The failing assertion's identity, the same key as in
     /// [`RequestStats::errors`]: `status:status`, `transport:timeout`,
@@ -127,6 +138,7 @@ pub struct FailureReason {
     /// The first occurrence, expected beside actual, e.g.
     /// `histogram db_query_duration_seconds p95 by query_type: expected < 0.1,
     /// actual {query_type="insert"} 0.134 (23 samples)`.
+    #[serde(default)]
     pub example: String,
 }
 

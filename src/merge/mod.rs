@@ -21,13 +21,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-
 use crate::measure::{
     IntervalHistograms, IntervalLog, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, Settings, ShardFigures, StopReason, TOP_REASONS,
 };
-pub use read::{ShardRun, read_shard};
 use crate::rundir::hlog::read::{Logged, Reader};
+pub use read::{ShardRun, read_shard};
 
 /// How far a shard's p50 may sit from the others' median before it is
 /// flagged: beyond both, a generator (not the server) is the likely cause.
@@ -361,15 +360,13 @@ fn add_requests(shards: &[ShardRun]) -> BTreeMap<String, RequestStats> {
         if let Some(t) = out.get_mut(&name) {
             let mut f: Vec<crate::measure::FailureReason> = by_key
                 .into_iter()
-                .map(
-                    |(key, (count, example))| crate::measure::FailureReason {
-                        // Reasons cut from a shard's top list still count in
-                        // `errors`; the top list is rebuilt from what is known.
-                        count: t.errors.get(&key).copied().unwrap_or(count).max(count),
-                        key,
-                        example,
-                    },
-                )
+                .map(|(key, (count, example))| crate::measure::FailureReason {
+                    // Reasons cut from a shard's top list still count in
+                    // `errors`; the top list is rebuilt from what is known.
+                    count: t.errors.get(&key).copied().unwrap_or(count).max(count),
+                    key,
+                    example,
+                })
                 .collect();
             f.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
             f.truncate(TOP_REASONS);

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::MergeError;
-use crate::measure::{FailureReason, RequestStats, StartReport, new_histogram};
+use crate::measure::{RequestStats, StartReport, new_histogram};
 use crate::rundir::ShardIdentity;
+use crate::rundir::summary::Summary;
 
 /// When a metrics scrape was taken, and the file holding it.
 pub type Scrape = (chrono::DateTime<chrono::Utc>, PathBuf);
@@ -73,136 +74,90 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
     if doc["shard"].is_null() {
         return Err(MergeError::NotAShard { dir });
     }
-    let ident: ShardIdentity = serde_json::from_value(doc["shard"].clone())
-        .map_err(|e| unreadable(format!("shard: {e}")))?;
-    let start: Option<StartReport> = serde_json::from_value(doc["shard"]["start"].clone())
-        .map_err(|e| unreadable(format!("shard.start: {e}")))?;
-    let run = &doc["run"];
-    let s = |v: &Value| v.as_str().map(str::to_string);
-    let time = |v: &Value, what: &str| {
-        v.as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .ok_or_else(|| unreadable(format!("{what} missing or not RFC 3339")))
+    let doc: Summary = serde_json::from_value(doc)
+        .map_err(|e| unreadable(format!("{}: {e}", summary.display())))?;
+    let Some(shard) = doc.shard else {
+        return Err(MergeError::NotAShard { dir });
     };
-    let mut scenarios: Vec<(String, String, String, u32)> = run["scenarios"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        s(&x["name"]).unwrap_or_default(),
-                        s(&x["file"]).unwrap_or_default(),
-                        s(&x["sha256"]).unwrap_or_default(),
-                        x["weight"].as_u64().unwrap_or(1) as u32,
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let run = doc.run;
+    let mut scenarios: Vec<(String, String, String, u32)> = run
+        .scenarios
+        .into_iter()
+        .map(|x| (x.name, x.file, x.sha256, x.weight))
+        .collect();
     scenarios.sort();
 
     let mut requests = BTreeMap::new();
     let mut tags = BTreeMap::new();
-    for (name, r) in doc["requests"]
-        .as_object()
-        .ok_or_else(|| unreadable("requests missing".into()))?
-    {
-        let histogram = match r["histogram"].as_str() {
+    for (name, r) in doc.requests {
+        let histogram = match &r.histogram {
             Some(b64) => crate::measure::codec::decode(b64)
                 .map_err(|e| unreadable(format!("requests[{name:?}].histogram: {e}")))?,
             None => new_histogram(),
         };
-        if let Some(tag) = r["hlog_tag"].as_str() {
-            tags.insert(tag.to_string(), name.clone());
+        if let Some(tag) = r.hlog_tag {
+            tags.insert(tag, name.clone());
         }
-        let failures: Vec<FailureReason> = r["failures"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| {
-                        Some(FailureReason {
-                            key: s(&f["key"])?,
-                            count: f["count"].as_u64()?,
-                            example: s(&f["example"]).unwrap_or_default(),
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         requests.insert(
-            name.clone(),
+            name,
             RequestStats {
-                method: s(&r["method"]).unwrap_or_default(),
-                path: s(&r["path"]).unwrap_or_default(),
+                method: r.method.unwrap_or_default(),
+                path: r.path.unwrap_or_default(),
                 histogram,
-                count: r["count"].as_u64().unwrap_or(0),
-                errors: serde_json::from_value(r["errors"].clone()).unwrap_or_default(),
-                failures,
+                count: r.count,
+                errors: r.errors,
+                failures: r.failures.unwrap_or_default(),
             },
         );
     }
-    let scrapes = match &doc["shard"]["scrapes"] {
-        Value::Null => None,
-        sc => Some((
-            (
-                time(&sc["before_at"], "shard.scrapes.before_at")?,
-                dir.join(sc["before"].as_str().unwrap_or_default()),
-            ),
-            (
-                time(&sc["after_at"], "shard.scrapes.after_at")?,
-                dir.join(sc["after"].as_str().unwrap_or_default()),
-            ),
-        )),
-    };
-    let slos = ident.objectives.clone();
-    let schedule = match &doc["schedule"] {
-        Value::Null => None,
-        sc => Some(crate::measure::ScheduleStats {
-            offered_rate: sc["offered_rate"].as_f64().unwrap_or(0.0),
-            delivered_rate: sc["delivered_rate"].as_f64().unwrap_or(0.0),
-            offered: sc["offered"].as_u64().unwrap_or(0),
-            delivered: sc["delivered"].as_u64().unwrap_or(0),
-            window: std::time::Duration::from_secs_f64(
-                sc["window_s"].as_f64().unwrap_or(0.0).max(0.0),
-            ),
-            lateness: match sc["lateness_us"]["histogram"].as_str() {
+    let scrapes = shard.scrapes.map(|sc| {
+        (
+            (sc.before_at, dir.join(sc.before)),
+            (sc.after_at, dir.join(sc.after)),
+        )
+    });
+    let schedule = match doc.schedule {
+        None => None,
+        Some(sc) => Some(crate::measure::ScheduleStats {
+            offered_rate: sc.offered_rate,
+            delivered_rate: sc.delivered_rate,
+            offered: sc.offered,
+            delivered: sc.delivered,
+            window: std::time::Duration::from_secs_f64(sc.window_s.max(0.0)),
+            lateness: match &sc.lateness_us.histogram {
                 Some(b64) => crate::measure::codec::decode(b64)
                     .map_err(|e| unreadable(format!("schedule.lateness_us.histogram: {e}")))?,
                 None => new_histogram(),
             },
         }),
     };
+    let ident = shard.ident;
     Ok(ShardRun {
         schedule,
-        hlog: dir.join(
-            doc["files"]["hlog"]
-                .as_str()
-                .unwrap_or(crate::rundir::HLOG_FILE),
-        ),
+        hlog: dir.join(&doc.files.hlog),
+        slos: ident.objectives.clone(),
         ident,
-        start,
-        target: s(&run["target"]).unwrap_or_default(),
-        target_local: run["target_local"].as_bool().unwrap_or(false),
-        model: s(&run["model"]).unwrap_or_default(),
-        users: run["users"].as_u64().unwrap_or(0) as u32,
-        rate: run["rate"].as_f64(),
-        ramp_s: run["ramp_s"].as_f64().unwrap_or(0.0),
-        duration_s: run["duration_s"].as_f64().unwrap_or(0.0),
+        start: shard.start,
+        target: run.target,
+        target_local: run.target_local,
+        model: run.model.key().to_string(),
+        users: run.users,
+        rate: run.rate,
+        ramp_s: run.ramp_s,
+        duration_s: run.duration_s,
         scenarios,
-        regress: serde_json::from_value(run["regress"].clone()).unwrap_or_default(),
-        histogram_encoding: doc["histogram_encoding"].clone(),
-        started_at: time(&run["started_at"], "run.started_at")?,
-        ended_at: time(&run["ended_at"], "run.ended_at")?,
-        elapsed_s: run["elapsed_s"].as_f64().unwrap_or(0.0),
-        stopped_by: s(&run["stopped_by"]).unwrap_or_else(|| "duration".into()),
-        teardown_abandoned: run["teardown_abandoned"].as_bool().unwrap_or(false),
+        regress: run.regress,
+        histogram_encoding: doc.histogram_encoding,
+        started_at: run.started_at,
+        ended_at: run.ended_at,
+        elapsed_s: run.elapsed_s,
+        stopped_by: run.stopped_by,
+        teardown_abandoned: run.teardown_abandoned,
         requests,
         tags,
         scrapes,
-        cpu_share: doc["generator"]["cpu_share"].as_f64(),
-        slos,
-        provenance: serde_json::from_value(run["provenance"].clone()).unwrap_or_default(),
+        cpu_share: doc.generator.and_then(|g| g.cpu_share),
+        provenance: run.provenance,
         dir,
     })
 }

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 pub mod fingerprint;
 
-pub use fingerprint::Fingerprint;
 use crate::measure::Sparse;
 pub use crate::measure::codec::{decode, decode_blocks, decode_sparse, encode, encode_blocks};
 use crate::measure::{Measurements, Settings};
+pub use fingerprint::Fingerprint;
 
 /// Interval histograms are coarsened to at most this many blocks per run:
 /// a one-hour run keeps 30-second blocks, enough for a block bootstrap

@@ -6,9 +6,9 @@ use std::io::Write;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::measure::fmt_duration;
 use crate::event::{Event, LoadProgress, Sink};
 use crate::measure::RequestStats;
+use crate::measure::fmt_duration;
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 
 pub struct Console<W: Write> {

@@ -4,11 +4,13 @@
 //! format version changes here and nowhere else.
 //!
 //! - [`hlog`]: `latency.hlog`, its one writer and its one reader;
+//! - [`summary`]: `summary.json` as a type, both directions;
 //! - [`blocks`]: a run's per-name histograms coarsened into blocks, read
 //!   back from its interval log.
 
 pub mod blocks;
 pub mod hlog;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

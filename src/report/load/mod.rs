@@ -24,10 +24,8 @@ use std::path::{Path, PathBuf};
 pub use summary::Provenance;
 
 use crate::measure::{Measurements, Settings};
-use crate::rundir::{
-    ALL_STEM, HLOG_FILE, HTML_FILE, JUNIT_FILE, Names, RunIdentity, SUMMARY_FILE,
-};
 use crate::report::{write_file, write_redacted};
+use crate::rundir::{ALL_STEM, HLOG_FILE, HTML_FILE, JUNIT_FILE, Names, RunIdentity, SUMMARY_FILE};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::all_data;
 
@@ -61,9 +59,10 @@ pub fn write_all(
         Ok(())
     };
 
-    let mut summary = summary::summary_json(settings, m, verdict, prov, ident);
-    crate::secrets::global().redact_json(&mut summary, &["histogram"]);
-    put_as(SUMMARY_FILE, &serde_json::to_vec_pretty(&summary)?, true)?;
+    let summary = summary::summary(settings, m, verdict, prov, ident).to_json(|v| {
+        crate::secrets::global().redact_json(v, &["histogram"]);
+    })?;
+    put_as(SUMMARY_FILE, &summary, true)?;
     let mut put = |name: &str, bytes: &[u8]| put_as(name, bytes, false);
     let all = all_data(m);
     put(

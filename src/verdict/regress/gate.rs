@@ -452,8 +452,8 @@ pub fn fmt_value(m: RMetric, v: f64, signed: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::Sparse;
     use crate::history::{Fingerprint, RunKind, RunMeta};
+    use crate::measure::Sparse;
     use crate::measure::new_histogram;
 
     /// A run whose names each take `ms` (times a small per-second wobble),
