@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::measure::RequestStats;
+use crate::measure::{Measurements, RequestStats};
 use crate::outcome::{RunReport, StepReport};
 
 #[derive(Debug, Clone)]
@@ -69,6 +69,16 @@ pub enum Event<'a> {
     /// (only names with failures).
     LoadFailures {
         requests: &'a BTreeMap<String, RequestStats>,
+    },
+    /// A load run (or a merge) is judged and its reports are written.
+    LoadJudged {
+        measurements: &'a Measurements,
+        verdict: &'a crate::verdict::LoadVerdict,
+        /// The duration asked for.
+        planned: Duration,
+        /// Where the history recorded the run: (location, run id).
+        history: Option<(&'a str, i64)>,
+        reports: &'a std::path::Path,
     },
 }
 

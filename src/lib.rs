@@ -4,6 +4,7 @@
 //! execution (`verify`, `load`) → measurements → verdicts (`verdict`) →
 //! reports (`report`).
 
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod command;

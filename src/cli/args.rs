@@ -333,6 +333,20 @@ pub struct GateArgs {
     pub bmf: Option<PathBuf>,
 }
 
+impl From<&GateArgs> for crate::app::gate::GateOptions {
+    fn from(a: &GateArgs) -> Self {
+        crate::app::gate::GateOptions {
+            baseline: a.baseline.clone(),
+            baseline_runs: a.baseline_runs,
+            force_compare: a.force_compare,
+            regress: a.regress.clone(),
+            regress_warn: a.regress_warn,
+            markdown: a.markdown.clone(),
+            bmf: a.bmf.clone(),
+        }
+    }
+}
+
 /// Durations of runs, soaks and waits: at most [`crate::load::MAX_RUN`].
 pub fn duration(s: &str) -> Result<Duration, String> {
     let d = crate::scenario::values::parse_duration(s)?;

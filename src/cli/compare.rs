@@ -7,7 +7,7 @@ use std::io::Write as _;
 use quick_junit::Report;
 
 use super::args::CompareArgs;
-use super::gate::{history_error, refuse_unlike};
+use crate::app::gate::{history_error, refuse_unlike};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::history::{self, LoadRecord, Store};
@@ -23,7 +23,7 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
     // Checked before anything is read.
-    super::gate::tolerances(&[], &a.regress, None)?;
+    crate::app::gate::tolerances(&[], &a.regress, None)?;
     let mut store: Option<Store> = None;
     // Report directories are read side by side: an hour-long interval log
     // takes a second or two to read.
@@ -81,7 +81,7 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
     for line in report::regress::console_lines(&r) {
         let _ = writeln!(out, "  {line}");
     }
-    super::gate::write_extras(&r, &current, a.markdown.as_deref(), a.bmf.as_deref())
+    crate::app::gate::write_extras(&r, &current, a.markdown.as_deref(), a.bmf.as_deref())
         .map_err(Error::internal)?;
     if let Some(p) = &a.junit {
         let mut rep = Report::new("postdeploy compare");

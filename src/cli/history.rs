@@ -7,7 +7,7 @@ use std::io::Write as _;
 use serde_json::json;
 
 use super::args::{HistoryAction, HistoryCmd};
-use super::gate::history_error;
+use crate::app::gate::history_error;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::history::{self, RunKind, Store};

@@ -89,7 +89,7 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     // a corrupt store or a baseline of another scenario set must not cost
     // the run.
     let env = a.history.env.as_deref();
-    let tolerances = super::gate::tolerances(
+    let tolerances = crate::app::gate::tolerances(
         &selected,
         &a.gate.regress,
         Some(&crate::load::request_names(&selected)),
@@ -111,8 +111,9 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     } else {
         a.gate.clone()
     };
-    let gate = super::gate::Gate::prepare(
-        &gate_args,
+    let gate_opts = crate::app::gate::GateOptions::from(&gate_args);
+    let gate = crate::app::gate::Gate::prepare(
+        &gate_opts,
         a.history.history.as_deref(),
         a.history.no_history || shard.is_some(),
         tolerances,
@@ -158,19 +159,20 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     }
     let measurements = measured.map_err(load_error)?;
     let settings = opts.settings(&selected);
-    let done = super::finish::finish(
-        super::finish::Finish {
+    let done = crate::app::finish::finish(
+        crate::app::finish::Finish {
             out_dir: &out_dir,
             settings: &settings,
             slos: &slos,
             gate: &gate,
-            gate_args: &gate_args,
+            gate_opts: &gate_opts,
             provenance: &setup.provenance,
             env,
             shard: shard_ident,
             planned: opts.duration,
         },
         &measurements,
+        &mut console,
     )
     .await?;
     for w in &done.warnings {

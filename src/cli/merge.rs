@@ -62,8 +62,9 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
     tolerances.add_cli(&a.gate.regress).map_err(Error::Usage)?;
     let env = a.history.env.as_deref();
     let planned = crate::history::Fingerprint::of_load(&settings, env);
-    let gate = super::gate::Gate::prepare(
-        &a.gate,
+    let gate_opts = crate::app::gate::GateOptions::from(&a.gate);
+    let gate = crate::app::gate::Gate::prepare(
+        &gate_opts,
         a.history.history.as_deref(),
         a.history.no_history,
         tolerances,
@@ -89,19 +90,21 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
     }
     let merged = merged.map_err(usage)?;
     let provenance = shards[0].provenance.clone();
-    let done = super::finish::finish(
-        super::finish::Finish {
+    let mut console = crate::report::console::Console::new(super::stdout(), false);
+    let done = crate::app::finish::finish(
+        crate::app::finish::Finish {
             out_dir: &a.out,
             settings: &settings,
             slos: &slos,
             gate: &gate,
-            gate_args: &a.gate,
+            gate_opts: &gate_opts,
             provenance: &provenance,
             env,
             shard: None,
             planned: settings.duration,
         },
         &merged,
+        &mut console,
     )
     .await?;
     let mut err = std::io::stderr();

@@ -4,8 +4,6 @@
 
 pub mod args;
 mod compare;
-mod finish;
-mod gate;
 mod history;
 mod load;
 mod merge;

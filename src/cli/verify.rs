@@ -32,7 +32,7 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
         Some(
             crate::history::Store::open(&crate::history::location(a.history.history.as_deref()))
                 .await
-                .map_err(super::gate::history_error)?,
+                .map_err(crate::app::gate::history_error)?,
         )
     };
     let client = Client::new(&HttpOptions {

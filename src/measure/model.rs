@@ -49,6 +49,15 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    /// Whether a run whose `stopped_by` is `key` covered what it was asked
+    /// to (its duration or its request cap), so that it may be compared
+    /// with runs that did. The history keeps the key as text; anything
+    /// else (a signal's name) did not.
+    pub fn covered_plan(key: &str) -> bool {
+        let finished = [StopReason::Duration, StopReason::MaxRequests];
+        finished.iter().any(|r| key == r.key()) || key.starts_with(StopReason::Duration.key())
+    }
+
     /// The `stopped_by` value of the JSON reports.
     pub fn key(self) -> &'static str {
         match self {

@@ -268,7 +268,20 @@ pub fn add_to_blocks(blocks: &mut [Sparse], block_secs: u32, start: Duration, h:
 }
 
 impl LoadRecord {
-    /// The record of a run just judged.
+    /// The record of a run just measured, with its final outcome: whether
+    /// it passed, and (when a baseline was compared) whether it regressed
+    /// and what. The gate judges the measured record; this is the one the
+    /// history keeps.
+    pub fn judged(mut self, passed: bool, regression: Option<(bool, Vec<String>)>) -> LoadRecord {
+        self.meta.passed = passed;
+        if let Some((regressed, labels)) = regression {
+            self.meta.regressed = regressed;
+            self.meta.regressions = labels;
+        }
+        self
+    }
+
+    /// The record of a run just measured (`passed`: its objectives held).
     pub fn from_run(
         settings: &Settings,
         m: &Measurements,

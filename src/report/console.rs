@@ -336,8 +336,76 @@ impl<W: Write> Sink for Console<W> {
                     self.line(&l);
                 }
             }
+            Event::LoadJudged {
+                measurements,
+                verdict,
+                planned,
+                history,
+                reports,
+            } => {
+                for l in judged_lines(measurements, verdict, *planned, *history, reports) {
+                    self.line(&l);
+                }
+            }
         }
     }
+}
+
+/// The closing summary of a judged load run: shards, schedule, objectives,
+/// an interruption, the regression gate, and where it was all written.
+fn judged_lines(
+    m: &crate::measure::Measurements,
+    verdict: &crate::verdict::LoadVerdict,
+    planned: std::time::Duration,
+    history: Option<(&str, i64)>,
+    reports: &std::path::Path,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in &m.shards {
+        out.push(format!(
+            "  shard {:>3}: {} requests ({} failed), {:.1}/s of {:.1}/s, p50 {}{}",
+            s.index,
+            s.requests,
+            s.failed,
+            s.achieved_rps,
+            s.expected_rps,
+            s.p50_ms.map_or("-".into(), |p| format!("{p:.3} ms")),
+            if s.flags.is_empty() {
+                String::new()
+            } else {
+                format!("  SATURATED? {}", s.flags.join("; "))
+            }
+        ));
+    }
+    if let Some(s) = &m.schedule {
+        out.push(format!("  {}", super::load::schedule::console_line(s)));
+    }
+    for r in &verdict.slo_results {
+        let mark = if r.passed { "ok      " } else { "BREACHED" };
+        out.push(format!("  SLO {mark} {}", r.message));
+    }
+    if let Some(sig) = m.stopped_by.signal() {
+        out.push(format!(
+            "INTERRUPTED by {sig}: the run covered {:.1} s of {:.1} s and cannot pass{}",
+            m.elapsed.as_secs_f64(),
+            planned.as_secs_f64(),
+            if m.teardown_abandoned {
+                "; the teardown was abandoned"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(r) = &verdict.regression {
+        for line in super::regress::console_lines(r) {
+            out.push(format!("  {line}"));
+        }
+    }
+    if let Some((loc, id)) = history {
+        out.push(format!("history: run #{id} in {loc}"));
+    }
+    out.push(format!("reports: {}", reports.display()));
+    out
 }
 
 impl<W: Write> Console<W> {

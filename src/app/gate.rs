@@ -5,13 +5,28 @@
 
 use std::path::PathBuf;
 
-use super::args::GateArgs;
 use crate::error::Error;
 use crate::history::{self, Fingerprint, HistoryError, LoadRecord, Store};
 use crate::scenario::ScenarioFile;
 use crate::verdict::regress::gate::{self, Regression};
 use crate::verdict::regress::stats::Bootstrap;
 use crate::verdict::regress::tolerance::Tolerances;
+
+/// The gate's options, as `load`, `merge` and `compare` take them; the
+/// CLI fills them from its flags.
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    /// `--baseline`: see [`Choice::parse`].
+    pub baseline: String,
+    /// How many accepted runs form an automatic baseline.
+    pub baseline_runs: u32,
+    pub force_compare: bool,
+    /// Regression tolerance specs from the command line.
+    pub regress: Vec<String>,
+    pub regress_warn: bool,
+    pub markdown: Option<PathBuf>,
+    pub bmf: Option<PathBuf>,
+}
 
 /// How the baseline is chosen (`--baseline`).
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +120,7 @@ impl Gate {
     }
 
     pub async fn prepare(
-        a: &GateArgs,
+        a: &GateOptions,
         history: Option<&str>,
         no_history: bool,
         tolerances: Tolerances,
@@ -171,9 +186,7 @@ impl Gate {
         if self.choice == Choice::None {
             return Ok(None);
         }
-        if !current.meta.stopped_by.starts_with("duration")
-            && current.meta.stopped_by != "max_requests"
-        {
+        if !crate::measure::StopReason::covered_plan(&current.meta.stopped_by) {
             return Ok(Some(Regression::first_run(
                 "none".into(),
                 format!(
