@@ -68,18 +68,6 @@ impl Registry {
         v.sort_by_key(|s| std::cmp::Reverse(s.len()));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.read().map(|v| v.is_empty()).unwrap_or(false)
-    }
-
-    /// The registered values (every encoding), longest first.
-    pub fn values(&self) -> Vec<String> {
-        self.values
-            .read()
-            .map(|v| v.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
-
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let v = self.values.read().unwrap_or_else(|e| e.into_inner());
         if !v.iter().any(|s| text.contains(s.as_str())) {

@@ -21,8 +21,6 @@ pub struct GateOptions {
     /// How many accepted runs form an automatic baseline.
     pub baseline_runs: u32,
     pub force_compare: bool,
-    /// Regression tolerance specs from the command line.
-    pub regress: Vec<String>,
     pub regress_warn: bool,
     pub markdown: Option<PathBuf>,
     pub bmf: Option<PathBuf>,

@@ -19,8 +19,6 @@ use crate::scenario::Schemas;
 use crate::scenario::model::{Capture, Count, DistinctAssert, Expect, IfEmpty};
 use crate::scenario::template::Scope;
 
-pub use body::json_type_name;
-
 /// What came back for one request, as the engine sees it.
 #[derive(Debug, Clone)]
 pub struct Response {

@@ -255,7 +255,7 @@ pub struct LoadArgs {
     pub start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// A run starting later than this after --start-at marks itself late
     /// (and `merge` refuses it).
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = duration)]
+    #[arg(long, default_value = crate::load::shard::DEFAULT_MAX_SKEW, value_name = "DURATION", value_parser = duration)]
     pub max_skew: Duration,
     #[command(flatten)]
     pub history: HistoryArgs,
@@ -339,7 +339,6 @@ impl From<&GateArgs> for crate::app::gate::GateOptions {
             baseline: a.baseline.clone(),
             baseline_runs: a.baseline_runs,
             force_compare: a.force_compare,
-            regress: a.regress.clone(),
             regress_warn: a.regress_warn,
             markdown: a.markdown.clone(),
             bmf: a.bmf.clone(),

@@ -57,7 +57,6 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
             }
             v
         },
-        tags: a.run.tags.clone(),
         skip_tags: a.run.skip_tags.clone(),
         fail_fast: a.fail_fast,
         wait_ready: a.wait_ready,

@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::fingerprint::Fingerprint;
-use super::record::{
+use crate::measure::{Model, new_histogram};
+use crate::record::fingerprint::Fingerprint;
+use crate::record::{
     LoadRecord, NameRecord, RunKind, RunMeta, SloLine, block_count, block_secs, decode,
 };
-use crate::measure::{Model, new_histogram};
 
 use crate::rundir::blocks::blocks_from_log;
 use crate::rundir::summary::Summary;
@@ -48,7 +48,7 @@ pub fn from_documents(doc: &Summary, hlog: impl std::io::BufRead) -> Result<Load
         .collect();
     scenarios.sort();
     let fingerprint = Fingerprint {
-        scope: super::fingerprint::scope(run.env.as_deref(), &run.target, run.target_local),
+        scope: crate::record::fingerprint::scope(run.env.as_deref(), &run.target, run.target_local),
         scenarios,
         users: (run.model == Model::Closed).then_some(run.users),
         rate: (run.model == Model::Open).then_some(run.rate).flatten(),

@@ -8,11 +8,11 @@
 //! - [`files`]: a run read back from its report directory.
 
 pub mod files;
-pub use crate::record::{self, fingerprint};
+
 pub mod store;
 
-pub use fingerprint::Fingerprint;
-pub use record::{LoadRecord, NameRecord, RunKind, RunMeta, StepRecord, VerifyRecord};
+pub use crate::record::Fingerprint;
+pub use crate::record::{LoadRecord, RunKind, RunMeta, VerifyRecord};
 pub use store::{HistoryError, Location, Store};
 
 /// Where the history lives: `--history`, else `POSTDEPLOY_HISTORY`, else

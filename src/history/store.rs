@@ -19,8 +19,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, migrate::MigrateError};
 
-use super::fingerprint::Fingerprint;
-use super::record::{
+use crate::record::fingerprint::Fingerprint;
+use crate::record::{
     LoadRecord, NameRecord, RunKind, RunMeta, SloLine, StepRecord, VerifyRecord, decode,
     decode_blocks, encode, encode_blocks,
 };
@@ -658,7 +658,7 @@ impl Store {
         Ok(candidates
             .into_iter()
             .filter(|(id, _)| Some(*id) != except)
-            .filter(|(_, d)| super::fingerprint::durations_agree(*d, fp.duration_s))
+            .filter(|(_, d)| crate::record::fingerprint::durations_agree(*d, fp.duration_s))
             .map(|(id, _)| id)
             .take(k)
             .collect())

@@ -17,7 +17,7 @@ pub const INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 /// Most shards one run may have.
 pub const MAX_SHARDS: u32 = 1_000;
 /// Default `--max-skew`.
-pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(2);
+pub const DEFAULT_MAX_SKEW: &str = "2s";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shard {

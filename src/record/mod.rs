@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub mod fingerprint;
 
 use crate::measure::Sparse;
-pub use crate::measure::codec::{decode, decode_blocks, decode_sparse, encode, encode_blocks};
+pub use crate::measure::codec::{decode, decode_blocks, encode, encode_blocks};
 use crate::measure::{Measurements, Settings};
 pub use fingerprint::Fingerprint;
 

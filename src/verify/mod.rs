@@ -32,8 +32,6 @@ pub use ready::find_readiness_step;
 pub struct VerifyOptions {
     pub request: RequestDefaults,
     pub vars: BTreeMap<String, String>,
-    /// Only scenarios carrying one of these tags (empty: all).
-    pub tags: Vec<String>,
     /// Scenarios and steps carrying one of these tags are skipped.
     pub skip_tags: Vec<String>,
     /// Stop after the first failed step (teardown still runs).
