@@ -4,8 +4,6 @@
 
 use std::io::Write as _;
 
-use quick_junit::Report;
-
 use super::args::CompareArgs;
 use crate::app::gate::{history_error, refuse_unlike};
 use crate::error::Error;
@@ -84,11 +82,10 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
     crate::app::gate::write_extras(&r, &current, a.markdown.as_deref(), a.bmf.as_deref())
         .map_err(Error::internal)?;
     if let Some(p) = &a.junit {
-        let mut rep = Report::new("postdeploy compare");
-        rep.add_test_suite(report::regress::junit_suite(&r));
-        let xml = rep.to_string().map_err(Error::internal)?;
-        report::write_file(p, report::junit::jenkins_compatible(xml).as_bytes())
-            .map_err(Error::internal)?;
+        let mut rep = report::junit::Junit::new("postdeploy compare");
+        rep.add_suite(report::junit::regress::suite(&r));
+        let xml = rep.render().map_err(Error::internal)?;
+        report::write_file(p, xml.as_bytes()).map_err(Error::internal)?;
     }
     if let Some(p) = &a.json {
         let mut v = serde_json::json!({

@@ -75,7 +75,7 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     let stopped = target.shutdown().await;
     // Each report is attempted even when another fails: losing the JSON
     // because the JUnit path broke would lose the run twice.
-    let junit = report::junit::render(&report)
+    let junit = report::junit::verify::render(&report)
         .and_then(|x| report::write_file(&a.junit, x.as_bytes()))
         .map_err(|e| e.context("JUnit report"));
     let json = match &a.json {

@@ -7,7 +7,8 @@
 //!   ([`crate::rundir::hlog::HlogStream`]) rather than written here;
 //! - `<name>.hgrm` (and `all.hgrm`): percentile distributions for the
 //!   HdrHistogram plotter;
-//! - `junit.xml`: one test case per SLO and error budget;
+//! - `junit.xml`: one test case per SLO and error budget
+//!   ([`crate::report::junit::load`]);
 //! - `report.html`: a self-contained page for people.
 //!
 //! The verdict is decided before any of them is written
@@ -15,7 +16,6 @@
 
 pub mod hgrm;
 pub mod html;
-pub mod junit;
 pub mod schedule;
 pub mod summary;
 
@@ -75,7 +75,14 @@ pub fn write_all(
     }
     put(
         JUNIT_FILE,
-        junit::render(settings, m, results, verdict.regression.as_ref(), prov)?.as_bytes(),
+        crate::report::junit::load::render(
+            settings,
+            m,
+            results,
+            verdict.regression.as_ref(),
+            prov,
+        )?
+        .as_bytes(),
     )?;
     let mut listed: Vec<String> = vec![SUMMARY_FILE.into(), HLOG_FILE.into(), JUNIT_FILE.into()];
     listed.push(format!("{ALL_STEM}.hgrm"));

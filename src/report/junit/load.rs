@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-use super::summary::Provenance;
+use super::{Junit, add_provenance, add_target, add_tool};
 use crate::measure::{Measurements, Settings};
-use crate::report::junit::jenkins_compatible;
+use crate::provenance::Provenance;
 use crate::report::xml_safe;
 use crate::verdict::slo::{Metric, SloResult, WHOLE_RUN};
 
@@ -20,22 +20,14 @@ pub fn render(
     regression: Option<&crate::verdict::regress::Regression>,
     prov: &Provenance,
 ) -> anyhow::Result<String> {
-    let mut report = Report::new("postdeploy load");
+    let mut report = Junit::new("postdeploy load");
     report.set_time(m.elapsed);
     let mut suite = TestSuite::new("load SLOs");
     suite.set_time(m.elapsed);
     suite.set_timestamp(m.started_at.fixed_offset());
-    suite.add_property(("target", xml_safe(&settings.target).as_str()));
-    suite.add_property((
-        "target.local",
-        if settings.target_local {
-            "true"
-        } else {
-            "false"
-        },
-    ));
-    suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
-    crate::report::junit::add_provenance(&mut suite, prov);
+    add_target(&mut suite, &settings.target, settings.target_local);
+    add_tool(&mut suite);
+    add_provenance(&mut suite, prov);
     for s in &settings.scenarios {
         suite.add_property((
             format!("scenario.{}.sha256", xml_safe(&s.name)).as_str(),
@@ -53,13 +45,13 @@ pub fn render(
             suite.set_system_out(xml_safe(&format!("warnings:\n{}", s.warnings.join("\n"))));
         }
     }
-    report.add_test_suite(suite);
+    report.add_suite(suite);
     if let Some(r) = regression {
-        let mut s = crate::report::regress::junit_suite(r);
+        let mut s = super::regress::suite(r);
         s.set_timestamp(m.started_at.fixed_offset());
-        report.add_test_suite(s);
+        report.add_suite(s);
     }
-    Ok(jenkins_compatible(report.to_string()?))
+    report.render()
 }
 
 /// An interrupted run is an `<error>`: CI must not read a partial run's

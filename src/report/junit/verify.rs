@@ -1,20 +1,18 @@
-//! JUnit XML: one `testsuite` per scenario, one `testcase` per step. A failed
-//! expectation is a `<failure>`, a transport fault an `<error>` (the Hurl
-//! convention CI systems render best); excerpts go to `system-out`.
-//!
-//! quick-junit rather than junit-report: it strips characters XML cannot
-//! carry (response bodies contain anything) and writes the attributes
-//! Jenkins' schema requires.
+//! `junit.xml` of a verify run: one `testsuite` per scenario, one
+//! `testcase` per step. A failed expectation is a `<failure>`, a transport
+//! fault an `<error>` (the Hurl convention CI systems render best);
+//! excerpts go to `system-out`.
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
-use super::xml_safe;
+use super::{Junit, add_provenance, add_target, add_tool};
 use crate::outcome::{RunReport, StepReport, Verdict};
+use crate::report::xml_safe;
 
 pub fn render(run: &RunReport) -> anyhow::Result<String> {
-    let mut report = Report::new("postdeploy verify");
+    let mut report = Junit::new("postdeploy verify");
     report.set_time(Duration::from_secs_f64(run.duration_ms / 1000.0));
     if let Some(r) = &run.ready {
         if !r.ready {
@@ -31,7 +29,7 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
             case.set_classname("readiness");
             case.set_time(Duration::from_secs_f64(r.waited_ms / 1000.0));
             suite.add_test_case(case);
-            report.add_test_suite(suite);
+            report.add_suite(suite);
         }
     }
     if let Some(sig) = run.stopped_by {
@@ -59,7 +57,7 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
         case.set_classname("run");
         case.set_time(Duration::from_secs_f64(run.duration_ms / 1000.0));
         suite.add_test_case(case);
-        report.add_test_suite(suite);
+        report.add_suite(suite);
     }
     for sc in &run.scenarios {
         let mut suite = TestSuite::new(xml_safe(&sc.name));
@@ -70,58 +68,19 @@ pub fn render(run: &RunReport) -> anyhow::Result<String> {
         for step in &sc.steps {
             suite.add_test_case(case(&sc.name, step));
         }
-        report.add_test_suite(suite);
+        report.add_suite(suite);
     }
-    Ok(jenkins_compatible(report.to_string()?))
-}
-
-/// quick-junit writes a `skipped` count on the `<testsuites>` root; the
-/// schema Jenkins validates against does not allow it there (it does on
-/// each `<testsuite>`), so we drop that one attribute.
-pub(crate) fn jenkins_compatible(xml: String) -> String {
-    let Some(start) = xml.find("<testsuites") else {
-        return xml;
-    };
-    let Some(end) = xml[start..].find('>').map(|e| start + e) else {
-        return xml;
-    };
-    let root = &xml[start..end];
-    match root.find(" skipped=\"") {
-        Some(i) => {
-            let attr_start = start + i;
-            let value_start = attr_start + " skipped=\"".len();
-            match xml[value_start..end].find('"') {
-                Some(j) => format!("{}{}", &xml[..attr_start], &xml[value_start + j + 1..]),
-                None => xml,
-            }
-        }
-        None => xml,
-    }
+    report.render()
 }
 
 fn add_meta(suite: &mut TestSuite, run: &RunReport) {
-    suite.add_property(("target", xml_safe(&run.target).as_str()));
-    suite.add_property((
-        "target.local",
-        if run.target_local { "true" } else { "false" },
-    ));
+    add_target(suite, &run.target, run.target_local);
     suite.add_property(("started_at", run.started_at.as_str()));
-    suite.add_property(("tool", concat!("postdeploy ", env!("CARGO_PKG_VERSION"))));
+    add_tool(suite);
     if let Some(p) = run.soak_passes {
         suite.add_property(("soak.passes", p.to_string().as_str()));
     }
     add_provenance(suite, &run.provenance);
-}
-
-/// The run's provenance as `provenance.KEY` properties (labels as
-/// `provenance.label.KEY`), shared by the verify and load reports.
-pub fn add_provenance(suite: &mut TestSuite, prov: &crate::provenance::Provenance) {
-    for (k, v) in prov.pairs() {
-        suite.add_property((
-            xml_safe(&format!("provenance.{k}")).as_str(),
-            xml_safe(&v).as_str(),
-        ));
-    }
 }
 
 fn case(scenario: &str, step: &StepReport) -> TestCase {
