@@ -11,3 +11,14 @@ pub fn fmt_duration(d: Duration) -> String {
         format!("{ms:.1}ms")
     }
 }
+
+/// Milliseconds from a value of a latency histogram, which counts µs.
+pub fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The `q` quantile of a latency histogram, in ms; None when it holds
+/// nothing (a quantile of no samples is not zero).
+pub fn quantile_ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| ms(h.value_at_quantile(q)))
+}

@@ -8,6 +8,6 @@ mod fmt;
 mod model;
 mod sparse;
 
-pub use fmt::fmt_duration;
+pub use fmt::{fmt_duration, ms, quantile_ms};
 pub use model::*;
 pub use sparse::Sparse;

@@ -585,7 +585,7 @@ fn shard_figures(shards: &[ShardRun], m: &Measurements) -> Vec<ShardFigures> {
         for r in s.requests.values() {
             let _ = all.add(&r.histogram);
         }
-        (!all.is_empty()).then(|| all.value_at_quantile(0.5) as f64 / 1000.0)
+        crate::measure::quantile_ms(&all, 0.5)
     };
     let p50s: Vec<Option<f64>> = shards.iter().map(p50).collect();
     shards

@@ -131,7 +131,7 @@ pub struct NameRecord {
 
 impl NameRecord {
     pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        (!self.histogram.is_empty()).then(|| self.histogram.value_at_quantile(q) as f64 / 1000.0)
+        crate::measure::quantile_ms(&self.histogram, q)
     }
 }
 

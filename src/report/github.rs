@@ -205,14 +205,14 @@ pub fn load_markdown(
         }
     );
     if !all.histogram.is_empty() {
-        let q = |x: f64| all.histogram.value_at_quantile(x) as f64 / 1000.0;
+        let q = |x: f64| crate::measure::quantile_ms(&all.histogram, x).unwrap_or_default();
         let _ = write!(
             o,
             " · p50 {:.1} ms · p95 {:.1} ms · p99 {:.1} ms · max {:.1} ms",
             q(0.5),
             q(0.95),
             q(0.99),
-            all.histogram.max() as f64 / 1000.0
+            crate::measure::ms(all.histogram.max())
         );
     }
     o.push_str("\n\n");

@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use super::summary::Provenance;
+use crate::measure::ms;
 use crate::measure::{Measurements, Model, Settings};
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
@@ -45,10 +46,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
 }
 
 /// Upper end of an axis: a little headroom, never an empty range.

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::measure::ScheduleStats;
 
 fn ms(us: u64) -> String {
-    format!("{:.3}", us as f64 / 1000.0)
+    format!("{:.3}", crate::measure::ms(us))
 }
 
 /// p50, p99 and max lateness in ms; None when nothing was sent.

@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::measure::codec::encode_histogram;
+use crate::measure::ms;
 use crate::measure::{MAX_LATENCY_US, Measurements, RequestStats, SIGFIG, ServerCheck, Settings};
 use crate::rundir::summary::{
     Files, Generator, HistoryRef, Latency, Lateness, NameFigures, Run, ScenarioRef, Schedule,
@@ -24,11 +25,6 @@ pub use crate::provenance::Provenance;
 /// A part whose type belongs to a layer above the run directory.
 fn value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// Milliseconds from a microsecond histogram value.
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
 }
 
 /// Latency figures of a histogram; all null when nothing completed.
