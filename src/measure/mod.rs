@@ -3,6 +3,7 @@
 //! directory stores it and reports draw it; it imports none of them, so
 //! each of those can change without reading the others.
 
+pub mod metric;
 mod model;
 mod sparse;
 

@@ -17,11 +17,11 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+pub use crate::measure::metric::Metric;
 use crate::measure::{Measurements, new_histogram};
 use crate::scenario::model::Slo;
 use crate::scenario::values::{Ratio, parse_duration};
@@ -32,78 +32,11 @@ pub const WHOLE_RUN: &str = "*";
 /// Origin of the p99 objectives derived from steps' `max_latency`.
 const BUDGET_ORIGIN: &str = "the step's max_latency";
 
-/// What an objective measures.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    P50,
-    P90,
-    P95,
-    P99,
-    Max,
-    ErrorRate,
-    /// Throughput (requests per second); a lower bound (`min_rps`).
-    Rps,
-    /// 5xx answers counted by the server's own metrics; whole run only.
-    #[serde(rename = "server_5xx")]
-    Server5xx,
-}
-
+/// SLO-only faces of a metric: how a bound and a measured value read.
 impl Metric {
-    pub fn key(self) -> &'static str {
-        match self {
-            Metric::P50 => "p50",
-            Metric::P90 => "p90",
-            Metric::P95 => "p95",
-            Metric::P99 => "p99",
-            Metric::Max => "max",
-            Metric::ErrorRate => "error_rate",
-            Metric::Rps => "rps",
-            Metric::Server5xx => "server_5xx",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Metric> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "p50" | "median" => Metric::P50,
-            "p90" => Metric::P90,
-            "p95" => Metric::P95,
-            "p99" => Metric::P99,
-            "max" => Metric::Max,
-            "error_rate" | "errors" => Metric::ErrorRate,
-            "rps" | "min_rps" => Metric::Rps,
-            "server_5xx" => Metric::Server5xx,
-            _ => return None,
-        })
-    }
-
-    /// Quantile of a latency metric.
-    fn quantile(self) -> Option<f64> {
-        match self {
-            Metric::P50 => Some(0.50),
-            Metric::P90 => Some(0.90),
-            Metric::P95 => Some(0.95),
-            Metric::P99 => Some(0.99),
-            Metric::Max => Some(1.0),
-            _ => None,
-        }
-    }
-
     /// Throughput is the only metric where more is better.
     fn is_lower_bound(self) -> bool {
-        self == Metric::Rps
-    }
-
-    /// Unit of `threshold` and `actual` in results and summary.json.
-    pub fn unit(self) -> &'static str {
-        match self {
-            Metric::ErrorRate => "ratio",
-            Metric::Rps => "requests/s",
-            Metric::Server5xx => "responses",
-            _ => "ms",
-        }
+        !self.higher_is_worse()
     }
 
     /// Formats a value of this metric for people (`312.4 ms`, `0.5%`).
@@ -123,12 +56,6 @@ impl Metric {
             Metric::Server5xx => "server 5xx count",
             m => m.key(),
         }
-    }
-}
-
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
     }
 }
 
@@ -522,7 +449,7 @@ pub fn parse_slo(text: &str) -> Result<(String, Metric, Objective), SloParseErro
         (Op::Gt, &rest[1..])
     };
     let value = value.trim();
-    let metric = Metric::parse(metric_text).ok_or_else(|| {
+    let metric = Metric::parse(metric_text).and_then(Metric::as_slo).ok_or_else(|| {
         err(format!(
             "unknown metric `{metric_text}` (expected p50, p90, p95, p99, max, error_rate, rps or server_5xx)"
         ))
