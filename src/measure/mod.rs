@@ -5,6 +5,7 @@
 
 pub mod codec;
 mod fmt;
+pub mod metric;
 mod model;
 mod sparse;
 

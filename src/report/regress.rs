@@ -146,6 +146,7 @@ pub fn bmf(r: &Regression, current_only: &[(String, RMetric, f64)]) -> Value {
         RMetric::P99 => "latency-p99-ms",
         RMetric::ErrorRate => "error-rate",
         RMetric::Rate => "throughput-rps",
+        m => m.key(),
     };
     for c in &r.results {
         let Some(cur) = c.current else { continue };

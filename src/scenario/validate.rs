@@ -138,7 +138,7 @@ impl<'a> Validator<'a> {
         }
         // Regression tolerances: checked here so a typo is a positioned
         // error before anything is sent, not a fallback to the defaults.
-        use crate::verdict::regress::tolerance::{RMetric, parse_tolerance};
+        use crate::measure::metric::{Metric, parse_tolerance};
         let regress_at = self.top_level("regress");
         for (name, metrics) in &sc.regress {
             let name_at =
@@ -147,11 +147,11 @@ impl<'a> Validator<'a> {
                     .and_then(|re| self.src.find_from(regress_at.0, regress_at.1, &re))
                     .unwrap_or(regress_at);
             for (metric, tol) in metrics {
-                let problem = match RMetric::parse(metric) {
+                let problem = match Metric::parse(metric).and_then(Metric::as_tolerance) {
                     None => Some(format!(
                         "regress `{name}`: unknown metric `{metric}` (expected p50, p95, p99, error_rate or rate)"
                     )),
-                    Some(m) => parse_tolerance(m, tol)
+                    Some(m) => parse_tolerance(m, tol, super::values::parse_duration)
                         .err()
                         .map(|e| format!("regress `{name}`: `{metric}`: {e}")),
                 };

@@ -209,9 +209,9 @@ pub fn judge(
             .filter_map(|r| r.names.get(name).map(|n| (r, n)))
             .collect();
         let metrics: &[RMetric] = if open {
-            &RMetric::ALL
+            &RMetric::TOLERANCE
         } else {
-            &RMetric::ALL[..4]
+            &RMetric::TOLERANCE[..4]
         };
         if base.is_empty() {
             for &m in metrics {
@@ -318,6 +318,8 @@ pub fn judge(
                         .then(|| "too few blocks to resample the rate".to_string());
                     (bval, value(cur, current.elapsed_s, m), d, short)
                 }
+                // `metrics` holds only what the gate compares.
+                _ => continue,
             };
             let allowance = bval.map(|b| tol.allowance(b)).unwrap_or(0.0);
             let threshold = allowance.max(floor);
@@ -407,6 +409,7 @@ fn value(n: &NameRecord, elapsed_s: f64, m: RMetric) -> Option<f64> {
         RMetric::P50 | RMetric::P95 | RMetric::P99 => n.quantile_ms(m.quantile().unwrap_or(0.5)),
         RMetric::ErrorRate => (n.count > 0).then(|| n.failed as f64 / n.count as f64),
         RMetric::Rate => (elapsed_s > 0.0).then(|| n.histogram.len() as f64 / elapsed_s),
+        _ => None,
     }
 }
 

@@ -10,114 +10,8 @@
 //! achieved rate −5%).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::Serialize;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RMetric {
-    P50,
-    P95,
-    P99,
-    ErrorRate,
-    Rate,
-}
-
-impl RMetric {
-    pub const ALL: [RMetric; 5] = [
-        RMetric::P50,
-        RMetric::P95,
-        RMetric::P99,
-        RMetric::ErrorRate,
-        RMetric::Rate,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            RMetric::P50 => "p50",
-            RMetric::P95 => "p95",
-            RMetric::P99 => "p99",
-            RMetric::ErrorRate => "error_rate",
-            RMetric::Rate => "rate",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<RMetric> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "p50" => RMetric::P50,
-            "p95" => RMetric::P95,
-            "p99" => RMetric::P99,
-            "error_rate" | "errors" | "error-rate" => RMetric::ErrorRate,
-            "rate" | "rps" => RMetric::Rate,
-            _ => return None,
-        })
-    }
-
-    /// Latency and errors get worse upwards; the achieved rate downwards.
-    pub fn higher_is_worse(self) -> bool {
-        self != RMetric::Rate
-    }
-
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            RMetric::P50 => Some(0.50),
-            RMetric::P95 => Some(0.95),
-            RMetric::P99 => Some(0.99),
-            _ => None,
-        }
-    }
-
-    pub fn unit(self) -> &'static str {
-        match self {
-            RMetric::ErrorRate => "ratio",
-            RMetric::Rate => "req/s",
-            _ => "ms",
-        }
-    }
-}
-
-impl fmt::Display for RMetric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.key())
-    }
-}
-
-/// An allowance: the larger of `pct` % of the baseline and `abs` in the
-/// metric's unit (ms, ratio, req/s).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Tolerance {
-    pub pct: Option<f64>,
-    pub abs: Option<f64>,
-}
-
-impl Tolerance {
-    /// The allowance in the metric's unit for a baseline value.
-    pub fn allowance(&self, baseline: f64) -> f64 {
-        let rel = self.pct.map(|p| p / 100.0 * baseline.abs()).unwrap_or(0.0);
-        rel.max(self.abs.unwrap_or(0.0))
-    }
-
-    pub fn describe(&self, metric: RMetric) -> String {
-        let sign = if metric.higher_is_worse() { "+" } else { "-" };
-        let mut parts = Vec::new();
-        if let Some(p) = self.pct {
-            parts.push(format!("{sign}{p}%"));
-        }
-        if let Some(a) = self.abs {
-            parts.push(match metric {
-                RMetric::ErrorRate => format!("{sign}{}pt", a * 100.0),
-                RMetric::Rate => format!("{sign}{a}/s"),
-                _ => format!("{sign}{a}ms"),
-            });
-        }
-        if parts.is_empty() {
-            "0".into()
-        } else {
-            parts.join(",")
-        }
-    }
-}
+pub use crate::measure::metric::{Metric as RMetric, Tolerance};
 
 pub fn default_tolerance(m: RMetric) -> Tolerance {
     match m {
@@ -137,6 +31,8 @@ pub fn default_tolerance(m: RMetric) -> Tolerance {
             pct: Some(5.0),
             abs: None,
         },
+        // Never compared by the gate (see `RMetric::as_tolerance`).
+        _ => Tolerance::default(),
     }
 }
 
@@ -180,7 +76,7 @@ impl Tolerances {
     ) -> Result<(), String> {
         for (scope, metrics) in map {
             for (metric, tol) in metrics {
-                let m = RMetric::parse(metric).ok_or_else(|| {
+                let m = RMetric::parse(metric).and_then(RMetric::as_tolerance).ok_or_else(|| {
                     format!(
                         "{file}: regress.{scope:?}: unknown metric `{metric}` (expected p50, p95, p99, error_rate or rate)"
                     )
@@ -222,76 +118,17 @@ pub fn parse_spec(spec: &str) -> Result<(String, RMetric, Tolerance), String> {
     if scope.is_empty() {
         return Err(bad("empty request name"));
     }
-    let m = RMetric::parse(metric).ok_or_else(|| bad(&format!("unknown metric `{metric}`")))?;
+    let m = RMetric::parse(metric)
+        .and_then(RMetric::as_tolerance)
+        .ok_or_else(|| bad(&format!("unknown metric `{metric}`")))?;
     let t = parse_tolerance(m, tol).map_err(|e| bad(&e))?;
     Ok((scope.to_string(), m, t))
 }
 
-/// `+10%`, `+5ms`, `+1.5s`, `+0.1pt`, `-5%`, `-20/s`, comma-separated.
+/// `+10%`, `+5ms`, `+1.5s`, `+0.1pt`, `-5%`, `-20/s`, comma-separated;
+/// latency amounts are durations as the scenario format writes them.
 pub fn parse_tolerance(m: RMetric, text: &str) -> Result<Tolerance, String> {
-    let mut t = Tolerance::default();
-    for raw in text.split(',') {
-        let item = raw.trim();
-        if item.is_empty() {
-            return Err("empty tolerance".into());
-        }
-        let (negative, body) = match item.as_bytes()[0] {
-            b'+' => (false, &item[1..]),
-            b'-' => (true, &item[1..]),
-            _ => (!m.higher_is_worse(), item),
-        };
-        if negative == m.higher_is_worse() {
-            return Err(format!(
-                "`{item}`: {m} gets worse {}, so its tolerance is written with `{}`",
-                if m.higher_is_worse() {
-                    "upwards"
-                } else {
-                    "downwards"
-                },
-                if m.higher_is_worse() { "+" } else { "-" }
-            ));
-        }
-        let num = |s: &str| -> Result<f64, String> {
-            let v: f64 = s
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{item}` is not a number with a unit"))?;
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!("`{item}` must be a finite amount of 0 or more"));
-            }
-            Ok(v)
-        };
-        if let Some(p) = body.strip_suffix('%') {
-            t.pct = Some(num(p)?);
-            continue;
-        }
-        match m {
-            RMetric::ErrorRate => {
-                let p = body
-                    .strip_suffix("pt")
-                    .or_else(|| body.strip_suffix("pp"))
-                    .ok_or_else(|| {
-                        format!("`{item}`: an error-rate tolerance is in points (`+0.1pt`) or relative (`+10%`)")
-                    })?;
-                t.abs = Some(num(p)? / 100.0);
-            }
-            RMetric::Rate => {
-                let p = body.strip_suffix("/s").ok_or_else(|| {
-                    format!("`{item}`: a rate tolerance is relative (`-5%`) or in requests per second (`-20/s`)")
-                })?;
-                t.abs = Some(num(p)?);
-            }
-            _ => {
-                let d = crate::scenario::values::parse_duration(body).map_err(|_| {
-                    format!(
-                        "`{item}`: a latency tolerance is relative (`+10%`) or a duration (`+5ms`)"
-                    )
-                })?;
-                t.abs = Some(d.as_secs_f64() * 1000.0);
-            }
-        }
-    }
-    Ok(t)
+    crate::measure::metric::parse_tolerance(m, text, crate::scenario::values::parse_duration)
 }
 
 #[cfg(test)]
