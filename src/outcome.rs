@@ -27,6 +27,18 @@ pub enum Verdict {
     Skipped,
 }
 
+impl Verdict {
+    /// The name the JSON report and the history keep (serde's spelling).
+    pub fn key(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Error => "error",
+            Verdict::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub name: String,
@@ -162,3 +174,21 @@ impl RunReport {
 
 /// Marks the skip reason of steps a signal kept from running.
 pub const INTERRUPTED: &str = "run interrupted by";
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    /// The history's spelling and the JSON report's must stay one.
+    #[test]
+    fn verdict_keys_are_the_json_spelling() {
+        for v in [
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::Error,
+            Verdict::Skipped,
+        ] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.key());
+        }
+    }
+}

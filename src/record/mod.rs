@@ -170,7 +170,7 @@ impl VerifyRecord {
                     name: st.name.clone(),
                     latency_ms: st.latency_ms,
                     budget_ms: st.budget_ms,
-                    verdict: format!("{:?}", st.verdict).to_ascii_lowercase(),
+                    verdict: st.verdict.key().to_string(),
                 })
             })
             .collect();
