@@ -6,7 +6,9 @@
 //! - [`gate`]: the baseline policy (opening the history, choosing and
 //!   vetting the baseline) and the regression gate of one run;
 //! - [`finish`]: the end of a load run or a merge, judged once and then
-//!   handed to the store, the run directory, GitHub and the console.
+//!   handed to the store, the run directory, GitHub and the console;
+//! - [`verify`]: the end of a verify run: its files, GitHub, the history.
 
 pub mod finish;
 pub mod gate;
+pub mod verify;

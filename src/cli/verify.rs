@@ -69,58 +69,37 @@ pub async fn run(a: VerifyArgs) -> Result<Exit, Error> {
     let mut console = Console::new(super::stdout(), super::interactive())
         .with_provenance(setup.provenance.line());
     let report = verify::run(&selected, &client, &opts, &mut console).await;
-    let code = crate::verdict::judge_verify(&report);
     // The local backend is stopped whatever happens next; a failure to stop
     // it is worth a line, not the verdict.
     let stopped = target.shutdown().await;
-    // Each report is attempted even when another fails: losing the JSON
-    // because the JUnit path broke would lose the run twice.
-    let junit = report::junit::verify::render(&report)
-        .and_then(|x| report::write_file(&a.junit, x.as_bytes()))
-        .map_err(|e| e.context("JUnit report"));
-    let json = match &a.json {
-        None => Ok(()),
-        Some(p) => serde_json::to_value(&report)
-            .map_err(anyhow::Error::from)
-            .and_then(|mut v| {
-                crate::secrets::global().redact_json(&mut v, &[]);
-                Ok(serde_json::to_vec_pretty(&v)?)
-            })
-            .and_then(|bytes| report::write_redacted(p, &bytes))
-            .map_err(|e| e.context("JSON report")),
+    let outputs = crate::app::verify::Outputs {
+        junit: a.junit.clone(),
+        json: a.json.clone(),
     };
-    if report::github::in_actions() {
-        let mut out = super::stdout();
-        for line in report::github::verify_annotations(&report, &selected) {
-            let _ = writeln!(out, "{line}");
-        }
+    let done = crate::app::verify::finish(
+        &report,
+        &selected,
+        &outputs,
+        store,
+        a.history.env.as_deref(),
+    )
+    .await;
+    let mut out = super::stdout();
+    for line in &done.annotations {
+        let _ = writeln!(out, "{line}");
     }
-    // The job summary is a courtesy beside the reports: a failure to
-    // append is a warning, not the verdict.
-    if let Some(p) = report::github::step_summary_path() {
-        if let Err(e) =
-            report::github::append_summary(&p, &report::github::verify_markdown(&report))
-        {
-            console.warning(&format!("GITHUB_STEP_SUMMARY: {e:#}"));
-        }
+    for w in &done.warnings {
+        console.warning(w);
     }
     if let Err(e) = stopped {
         console.warning(&format!("stopping the local backend: {e:#}"));
     }
-    if let Some(store) = store {
-        let record = crate::history::VerifyRecord::from_report(&report, a.history.env.as_deref());
-        match store.insert_verify(&record).await {
-            Ok(id) => {
-                let _ = writeln!(
-                    super::stdout(),
-                    "history: run #{id} in {}",
-                    store.location()
-                );
-            }
-            Err(e) => console.warning(&format!("the run was not recorded in the history: {e}")),
+    match &done.history {
+        Some(Ok((location, id))) => {
+            let _ = writeln!(out, "history: run #{id} in {location}");
         }
-        store.close().await;
+        Some(Err(e)) => console.warning(e),
+        None => {}
     }
-    junit.and(json).map_err(Error::Internal)?;
-    Ok(code)
+    done.into_result()
 }
