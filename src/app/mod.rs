@@ -9,6 +9,7 @@
 //!   vetting the baseline) and the regression gate of one run;
 //! - [`finish`]: the end of a load run or a merge, judged once and then
 //!   handed to the store, the run directory, GitHub and the console;
+//! - [`load`]: a checked load plan run: gate, target, attack, finish;
 //! - [`merge`]: the shards of a sharded run added up, then finished as a
 //!   load run is;
 //! - [`verify`]: the end of a verify run: its files, GitHub, the history.
@@ -16,5 +17,6 @@
 pub mod compare;
 pub mod finish;
 pub mod gate;
+pub mod load;
 pub mod merge;
 pub mod verify;

@@ -1,15 +1,13 @@
 //! `postdeploy load`: validate everything, prepare the report directory,
 //! attack, judge, write the reports.
 
-use std::io::Write as _;
-
 use super::args::LoadArgs;
 use super::setup::RunSetup;
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::http::HttpOptions;
+use crate::load::LoadOptions;
 use crate::load::shard::{self, Shard};
-use crate::load::{LoadError, LoadOptions};
 use crate::prepare::RequestDefaults;
 use crate::report::{self, console::Console};
 use crate::rundir;
@@ -72,7 +70,8 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         }
         None => slos,
     };
-    opts.validate(&selected).map_err(load_error)?;
+    opts.validate(&selected)
+        .map_err(crate::app::load::load_error)?;
     // Created and proven writable before the attack: an unwritable
     // directory must not cost the run.
     let out_dir = a
@@ -88,129 +87,33 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     // The history and an explicit baseline are checked before the attack:
     // a corrupt store or a baseline of another scenario set must not cost
     // the run.
-    let env = a.history.env.as_deref();
     let tolerances = crate::app::gate::tolerances(
         &selected,
         &a.gate.regress,
         Some(&crate::load::request_names(&selected)),
     )?;
-    let planned = {
-        let mut s = opts.settings(&selected);
-        if let crate::cli::setup::TargetChoice::Remote(u) = &setup.target {
-            s.target = u.to_string();
-        }
-        crate::history::Fingerprint::of_load(&s, env)
-    };
-    // A shard is a part: the whole run is recorded and judged against its
-    // baseline by `merge`.
-    let gate_args = if shard.is_some() {
-        crate::cli::args::GateArgs {
-            baseline: "none".into(),
-            ..a.gate.clone()
-        }
-    } else {
-        a.gate.clone()
-    };
-    let gate_opts = crate::app::gate::GateOptions::from(&gate_args);
-    let gate = crate::app::gate::Gate::prepare(
-        &gate_opts,
-        a.history.history.as_deref(),
-        a.history.no_history || shard.is_some(),
-        tolerances,
-        &planned,
-    )
-    .await?;
-
-    let target = setup.target.resolve().await?;
-    opts.request.target = target.url().clone();
     let mut console = Console::new(super::stdout(), super::interactive())
         .with_provenance(setup.provenance.line());
-    for name in &left_out {
-        console.warning(&format!(
-            "scenario `{name}` is left out: its command steps run in `verify` only"
-        ));
-    }
-    // Streamed as the run goes: memory stays flat over any duration.
-    let hlog_path = out_dir.join(rundir::HLOG_FILE);
-    let mut hlog = rundir::hlog::HlogStream::create(&hlog_path).map_err(|e| {
-        Error::usage(format!(
-            "--out: cannot create {}: {e}; nothing was sent",
-            hlog_path.display()
-        ))
-    })?;
-    let measured = crate::load::run(
-        &selected,
-        &opts,
-        crate::signals::stop_requested(),
-        crate::signals::abandon(opts.teardown_timeout),
-        &mut console,
-        &mut hlog,
-    )
-    .await;
-    drop(hlog);
-    let stopped = target.shutdown().await;
-    if let Err(LoadError::Interrupted(sig)) = &measured {
-        let _ = writeln!(
-            super::stdout(),
-            "INTERRUPTED by {sig} before --start-at; nothing was sent"
-        );
-        let _ = std::fs::remove_file(&hlog_path);
-        return Ok(Exit::Interrupted(*sig));
-    }
-    let measurements = measured.map_err(load_error)?;
-    let settings = opts.settings(&selected);
-    let done = crate::app::finish::finish(
-        crate::app::finish::Finish {
-            out_dir: &out_dir,
-            settings: &settings,
-            slos: &slos,
-            gate: &gate,
-            gate_opts: &gate_opts,
-            provenance: &setup.provenance,
-            env,
-            shard: shard_ident,
-            planned: opts.duration,
+    let plan = crate::app::load::LoadPlan {
+        selected,
+        left_out,
+        opts,
+        slos,
+        shard: shard.zip(shard_ident),
+        out_dir,
+        link_latest: a.out.is_none(),
+        remote: match &setup.target {
+            super::setup::TargetChoice::Remote(u) => Some(u.clone()),
+            super::setup::TargetChoice::Local => None,
         },
-        &measurements,
-        &mut console,
-    )
-    .await?;
-    for w in &done.warnings {
-        console.warning(w);
-    }
-    if a.out.is_none() {
-        // Only now: `latest` must never point at a run without reports.
-        if let Err(e) = crate::load::out::link_latest(&out_dir) {
-            console.warning(&format!("{e:#}"));
-        }
-    }
-    if let Err(e) = stopped {
-        console.warning(&format!("stopping the local backend: {e:#}"));
-    }
-    let verdict = done.verdict;
-    let mut out = super::stdout();
-    if let Some(sh) = shard {
-        // A shard's own SLOs are informative: the run is judged whole by
-        // `merge`. Its exit says only whether this part is usable.
-        if let Some(st) = measurements.start.as_ref().filter(|s| s.late) {
-            let _ = writeln!(
-                out,
-                "LATE: shard {}/{} started {:.2} s after --start-at (more than --max-skew {:.2} s); `postdeploy merge` will refuse it",
-                sh.index, sh.count, st.skew_s, st.max_skew_s
-            );
-            return Ok(Exit::Failed);
-        }
-        let _ = writeln!(
-            out,
-            "shard {}/{} done; judge the whole run with `postdeploy merge`",
-            sh.index, sh.count
-        );
-        return Ok(match measurements.stopped_by.signal() {
-            Some(sig) => Exit::Interrupted(sig),
-            None => Exit::Passed,
-        });
-    }
-    Ok(verdict.exit())
+        gate: (&a.gate).into(),
+        tolerances,
+        history: a.history.history.clone(),
+        no_history: a.history.no_history,
+        env: a.history.env.clone(),
+        provenance: setup.provenance.clone(),
+    };
+    crate::app::load::run(plan, &mut console).await
 }
 
 /// Replaces the whole run's users, rate and request cap by this shard's
@@ -247,14 +150,6 @@ fn split_for_shard(
         )));
     }
     Ok(ident)
-}
-
-fn load_error(e: LoadError) -> Error {
-    match e {
-        LoadError::Invalid(m) => Error::Usage(m),
-        LoadError::Internal(m) => Error::internal(anyhow::anyhow!(m)),
-        LoadError::Interrupted(sig) => Error::usage(format!("interrupted by {sig}")),
-    }
 }
 
 /// `load` sends requests; command steps (log reviews) run in `verify` only.
