@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::measure::{Measurements, RequestStats};
+use crate::measure::RequestStats;
 use crate::outcome::{RunReport, StepReport};
 
 #[derive(Debug, Clone)]
@@ -70,15 +70,11 @@ pub enum Event<'a> {
     LoadFailures {
         requests: &'a BTreeMap<String, RequestStats>,
     },
-    /// A load run (or a merge) is judged and its reports are written.
+    /// A load run (or a merge) is judged and its reports are written: its
+    /// closing summary, one line each. Rendered by the caller (which
+    /// holds the verdict), so that runners' events need no verdict type.
     LoadJudged {
-        measurements: &'a Measurements,
-        verdict: &'a crate::verdict::LoadVerdict,
-        /// The duration asked for.
-        planned: Duration,
-        /// Where the history recorded the run: (location, run id).
-        history: Option<(&'a str, i64)>,
-        reports: &'a std::path::Path,
+        lines: &'a [String],
     },
 }
 

@@ -61,13 +61,14 @@ pub async fn finish(
             warnings.push(format!("GITHUB_STEP_SUMMARY: {e:#}"));
         }
     }
-    sink.event(&Event::LoadJudged {
-        measurements: m,
-        verdict: &verdict,
-        planned: f.planned,
-        history: history.as_ref().map(|(loc, id)| (loc.as_str(), *id)),
-        reports: f.out_dir,
-    });
+    let lines = report::console::judged_lines(
+        m,
+        &verdict,
+        f.planned,
+        history.as_ref().map(|(loc, id)| (loc.as_str(), *id)),
+        f.out_dir,
+    );
+    sink.event(&Event::LoadJudged { lines: &lines });
     Ok(Finished { verdict, warnings })
 }
 

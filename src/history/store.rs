@@ -181,7 +181,6 @@ pub struct RunRow {
     pub id: i64,
     pub kind: RunKind,
     pub fingerprint: String,
-    pub duration_s: f64,
     pub accepted: bool,
     pub doc: StoredMeta,
 }
@@ -419,37 +418,6 @@ impl Store {
         })
     }
 
-    /// Marks a stored run as regressed (or not) once the gate has judged
-    /// it: regressed runs never become baselines.
-    pub async fn set_regressed(
-        &self,
-        id: i64,
-        regressions: &[String],
-        passed: bool,
-    ) -> Result<(), HistoryError> {
-        let row = self.row(id).await?;
-        let mut doc = row.doc;
-        doc.meta.regressed = !regressions.is_empty();
-        doc.meta.regressions = regressions.to_vec();
-        doc.meta.passed = passed;
-        let accepted = doc.meta.accepted();
-        let meta = serde_json::to_string(&doc).map_err(|e| self.classify(e.to_string()))?;
-        on_pool!(self, |p| {
-            sqlx::query(
-                "UPDATE runs SET regressed = $1, passed = $2, accepted = $3, meta = $4 WHERE id = $5",
-            )
-            .bind(doc.meta.regressed)
-            .bind(passed)
-            .bind(accepted)
-            .bind(&meta)
-            .bind(id)
-            .execute(p)
-            .await
-            .map_err(self.err())?;
-            Ok(())
-        })
-    }
-
     /// Runs, newest first.
     pub async fn list(
         &self,
@@ -460,7 +428,7 @@ impl Store {
         let kind = kind.map(RunKind::key);
         let rows = on_pool!(self, |p| {
             sqlx::query(
-                "SELECT id, kind, fingerprint, duration_s, accepted, meta FROM runs \
+                "SELECT id, kind, fingerprint, accepted, meta FROM runs \
                  WHERE (CAST($1 AS TEXT) IS NULL OR kind = $1) AND (CAST($2 AS TEXT) IS NULL OR fingerprint = $2) \
                  ORDER BY started_at DESC, id DESC LIMIT $3",
             )
@@ -476,7 +444,6 @@ impl Store {
                     r.try_get::<i64, _>("id")?,
                     r.try_get::<String, _>("kind")?,
                     r.try_get::<String, _>("fingerprint")?,
-                    r.try_get::<f64, _>("duration_s")?,
                     r.try_get::<bool, _>("accepted")?,
                     r.try_get::<String, _>("meta")?,
                 ))
@@ -485,8 +452,8 @@ impl Store {
             .map_err(self.err())?
         });
         rows.into_iter()
-            .map(|(id, kind, fingerprint, duration_s, accepted, meta)| {
-                self.run_row(id, &kind, fingerprint, duration_s, accepted, &meta)
+            .map(|(id, kind, fingerprint, accepted, meta)| {
+                self.run_row(id, &kind, fingerprint, accepted, &meta)
             })
             .collect()
     }
@@ -496,7 +463,6 @@ impl Store {
         id: i64,
         kind: &str,
         fingerprint: String,
-        duration_s: f64,
         accepted: bool,
         meta: &str,
     ) -> Result<RunRow, HistoryError> {
@@ -511,7 +477,6 @@ impl Store {
                 RunKind::Load
             },
             fingerprint,
-            duration_s,
             accepted,
             doc,
         })
@@ -519,32 +484,29 @@ impl Store {
 
     pub async fn row(&self, id: i64) -> Result<RunRow, HistoryError> {
         let found = on_pool!(self, |p| {
-            sqlx::query(
-                "SELECT id, kind, fingerprint, duration_s, accepted, meta FROM runs WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(p)
-            .await
-            .map_err(self.err())?
-            .map(|r| {
-                Ok::<_, sqlx::Error>((
-                    r.try_get::<String, _>("kind")?,
-                    r.try_get::<String, _>("fingerprint")?,
-                    r.try_get::<f64, _>("duration_s")?,
-                    r.try_get::<bool, _>("accepted")?,
-                    r.try_get::<String, _>("meta")?,
-                ))
-            })
-            .transpose()
-            .map_err(self.err())?
+            sqlx::query("SELECT id, kind, fingerprint, accepted, meta FROM runs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await
+                .map_err(self.err())?
+                .map(|r| {
+                    Ok::<_, sqlx::Error>((
+                        r.try_get::<String, _>("kind")?,
+                        r.try_get::<String, _>("fingerprint")?,
+                        r.try_get::<bool, _>("accepted")?,
+                        r.try_get::<String, _>("meta")?,
+                    ))
+                })
+                .transpose()
+                .map_err(self.err())?
         });
-        let (kind, fp, d, acc, meta) = found.ok_or_else(|| {
+        let (kind, fp, acc, meta) = found.ok_or_else(|| {
             HistoryError::NotFound(format!(
                 "no run {id} in the history store {}",
                 self.location
             ))
         })?;
-        self.run_row(id, &kind, fp, d, acc, &meta)
+        self.run_row(id, &kind, fp, acc, &meta)
     }
 
     /// A stored load run with its histograms.

@@ -61,20 +61,7 @@ pub fn read_shard(dir: &Path) -> Result<ShardRun, MergeError> {
     let dir = summary.parent().unwrap_or(Path::new(".")).to_path_buf();
     let text = std::fs::read_to_string(&summary)
         .map_err(|e| unreadable(format!("cannot read {}: {e}", summary.display())))?;
-    let doc: Value = serde_json::from_str(&text)
-        .map_err(|e| unreadable(format!("{}: not JSON: {e}", summary.display())))?;
-    if doc["format"] != crate::rundir::FORMAT {
-        return Err(unreadable(format!(
-            "{}: format {} is not {}",
-            summary.display(),
-            doc["format"],
-            crate::rundir::FORMAT
-        )));
-    }
-    if doc["shard"].is_null() {
-        return Err(MergeError::NotAShard { dir });
-    }
-    let doc: Summary = serde_json::from_value(doc)
+    let doc = Summary::parse_as(&text, &[crate::rundir::FORMAT])
         .map_err(|e| unreadable(format!("{}: {e}", summary.display())))?;
     let Some(shard) = doc.shard else {
         return Err(MergeError::NotAShard { dir });

@@ -336,15 +336,9 @@ impl<W: Write> Sink for Console<W> {
                     self.line(&l);
                 }
             }
-            Event::LoadJudged {
-                measurements,
-                verdict,
-                planned,
-                history,
-                reports,
-            } => {
-                for l in judged_lines(measurements, verdict, *planned, *history, reports) {
-                    self.line(&l);
+            Event::LoadJudged { lines } => {
+                for l in lines.iter() {
+                    self.line(l);
                 }
             }
         }
@@ -353,7 +347,7 @@ impl<W: Write> Sink for Console<W> {
 
 /// The closing summary of a judged load run: shards, schedule, objectives,
 /// an interruption, the regression gate, and where it was all written.
-fn judged_lines(
+pub fn judged_lines(
     m: &crate::measure::Measurements,
     verdict: &crate::verdict::LoadVerdict,
     planned: std::time::Duration,

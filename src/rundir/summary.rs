@@ -299,12 +299,18 @@ pub enum ReadError {
 impl Summary {
     /// Reads a document of any format in [`super::FORMATS`].
     pub fn parse(text: &str) -> Result<Summary, ReadError> {
+        Summary::parse_as(text, super::FORMATS)
+    }
+
+    /// Reads a document of one of `formats` (`merge` reads only the
+    /// current one: v1 runs have no shard identity).
+    pub fn parse_as(text: &str, formats: &'static [&'static str]) -> Result<Summary, ReadError> {
         let doc: Value = serde_json::from_str(text).map_err(ReadError::NotJson)?;
         let format = doc["format"].as_str().unwrap_or("");
-        if !super::FORMATS.contains(&format) {
+        if !formats.contains(&format) {
             return Err(ReadError::Format {
                 found: format.to_string(),
-                expected: super::FORMATS,
+                expected: formats,
             });
         }
         serde_json::from_value(doc).map_err(ReadError::Shape)
