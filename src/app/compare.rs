@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::gate::{history_error, refuse_unlike};
+use super::gate::{JudgeOptions, history_error, refuse_unlike};
 use crate::error::Error;
 use crate::exit::Exit;
 use crate::history::{self, LoadRecord, Store};
@@ -20,11 +20,7 @@ pub struct CompareOptions {
     pub current: String,
     /// The history store holding run ids (`--history`).
     pub history: Option<String>,
-    pub force_compare: bool,
-    pub regress: Vec<String>,
-    pub regress_warn: bool,
-    pub markdown: Option<PathBuf>,
-    pub bmf: Option<PathBuf>,
+    pub judge: JudgeOptions,
     pub junit: Option<PathBuf>,
     pub json: Option<PathBuf>,
 }
@@ -32,14 +28,14 @@ pub struct CompareOptions {
 /// Compares, writes every output asked for, and says the verdict on `out`
 /// (the console is the caller's).
 pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exit, Error> {
-    for f in [&a.markdown, &a.bmf, &a.junit, &a.json]
+    for f in [&a.judge.markdown, &a.judge.bmf, &a.junit, &a.json]
         .into_iter()
         .flatten()
     {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
     // Checked before anything is read.
-    super::gate::tolerances(&[], &a.regress, None)?;
+    super::gate::tolerances(&[], &a.judge.regress, None)?;
     let mut store: Option<Store> = None;
     // Report directories are read side by side: an hour-long interval log
     // takes a second or two to read.
@@ -69,7 +65,7 @@ pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exi
         &base.fingerprint,
         &current.fingerprint,
         &a.base,
-        a.force_compare,
+        a.judge.force_compare,
     )?;
     // The current run's own scenario tolerances, as its gate used them;
     // `--regress` overrides.
@@ -77,7 +73,7 @@ pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exi
     tolerances
         .add_scenario("the current run's scenarios", &current.regress)
         .map_err(Error::Usage)?;
-    tolerances.add_cli(&a.regress).map_err(Error::Usage)?;
+    tolerances.add_cli(&a.judge.regress).map_err(Error::Usage)?;
     let mut r = gate::judge(
         std::slice::from_ref(&base),
         &current,
@@ -85,7 +81,7 @@ pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exi
         &Bootstrap::default(),
         describe(&a.base, &base),
     );
-    r.warn_only = a.regress_warn;
+    r.warn_only = a.judge.regress_warn;
     let _ = writeln!(
         out,
         "compare {} → {} ({})",
@@ -96,7 +92,7 @@ pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exi
     for line in report::regress::console_lines(&r) {
         let _ = writeln!(out, "  {line}");
     }
-    super::gate::write_extras(&r, &current, a.markdown.as_deref(), a.bmf.as_deref())
+    super::gate::write_extras(&r, &current, a.judge.markdown.as_deref(), a.judge.bmf.as_deref())
         .map_err(Error::internal)?;
     if let Some(p) = &a.junit {
         let mut rep = report::junit::Junit::new("postdeploy compare");

@@ -172,8 +172,8 @@ fn write_run_dir(
         super::gate::write_extras(
             r,
             record,
-            f.gate_opts.markdown.as_deref(),
-            f.gate_opts.bmf.as_deref(),
+            f.gate_opts.judge.markdown.as_deref(),
+            f.gate_opts.judge.bmf.as_deref(),
         )
         .map_err(Error::internal)?;
     }

@@ -20,7 +20,16 @@ pub struct GateOptions {
     pub baseline: String,
     /// How many accepted runs form an automatic baseline.
     pub baseline_runs: u32,
+    pub judge: JudgeOptions,
+}
+
+/// How a comparison is judged and written, the same whichever command
+/// made it (`load`, `merge`, `compare`).
+#[derive(Debug, Clone, Default)]
+pub struct JudgeOptions {
     pub force_compare: bool,
+    /// Regression tolerances (`--regress`), on top of the scenarios' own.
+    pub regress: Vec<String>,
     pub regress_warn: bool,
     pub markdown: Option<PathBuf>,
     pub bmf: Option<PathBuf>,
@@ -164,7 +173,7 @@ impl Gate {
             }
         };
         if let Some((r, source)) = &fixed {
-            refuse_unlike(&r.fingerprint, planned, source, a.force_compare)?;
+            refuse_unlike(&r.fingerprint, planned, source, a.judge.force_compare)?;
         }
         Ok(Gate {
             store,
@@ -173,7 +182,7 @@ impl Gate {
             tolerances,
             boot: Bootstrap::default(),
             k: a.baseline_runs as usize,
-            warn: a.regress_warn,
+            warn: a.judge.regress_warn,
         })
     }
 

@@ -24,8 +24,6 @@ pub struct MergeOptions {
     pub out: PathBuf,
     /// Extra objectives on top of those the shards recorded.
     pub slos: Vec<String>,
-    /// Regression tolerances (`--regress`).
-    pub regress: Vec<String>,
     pub history: Option<String>,
     pub no_history: bool,
     pub env: Option<String>,
@@ -66,7 +64,7 @@ pub async fn run(
         return Ok(exit);
     }
     report::check_dir_writable(&a.out).map_err(|e| Error::usage(format!("--out: {e:#}")))?;
-    for f in [&a.gate.markdown, &a.gate.bmf].into_iter().flatten() {
+    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf].into_iter().flatten() {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
     let settings = crate::merge::settings(&shards);
@@ -82,7 +80,7 @@ pub async fn run(
     tolerances
         .add_scenario("the shards' scenarios", &settings.regress)
         .map_err(Error::Usage)?;
-    tolerances.add_cli(&a.regress).map_err(Error::Usage)?;
+    tolerances.add_cli(&a.gate.judge.regress).map_err(Error::Usage)?;
     let env = a.env.as_deref();
     let planned = crate::history::Fingerprint::of_load(&settings, env);
     let gate = super::gate::Gate::prepare(

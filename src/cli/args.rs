@@ -121,21 +121,8 @@ pub struct CompareArgs {
     /// History store holding the run ids [default: reports/history.sqlite].
     #[arg(long, env = "POSTDEPLOY_HISTORY", value_name = "FILE|URL")]
     pub history: Option<String>,
-    /// Compare even when the runs were not made alike.
-    #[arg(long)]
-    pub force_compare: bool,
-    /// Regression tolerance (repeatable), as for `load`.
-    #[arg(long = "regress", value_name = "[NAME:]METRIC:TOL")]
-    pub regress: Vec<String>,
-    /// Report regressions without failing (exit 0).
-    #[arg(long)]
-    pub regress_warn: bool,
-    /// Write the comparison as Markdown.
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
-    /// Write Bencher Metric Format JSON.
-    #[arg(long, value_name = "FILE")]
-    pub bmf: Option<PathBuf>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
     /// Write JUnit XML (one test case per request name and metric).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -313,6 +300,13 @@ pub struct GateArgs {
     /// How many accepted runs form an automatic baseline.
     #[arg(long, default_value_t = 5, value_name = "K", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub baseline_runs: u32,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+/// How a comparison is judged and written (`load`, `merge` and `compare`).
+#[derive(Debug, Args, Clone)]
+pub struct JudgeArgs {
     /// Compare even when the runs were not made alike (target/env,
     /// scenarios, model, users or rate, duration ±10%).
     #[arg(long)]
@@ -333,15 +327,24 @@ pub struct GateArgs {
     pub bmf: Option<PathBuf>,
 }
 
+impl From<&JudgeArgs> for crate::app::gate::JudgeOptions {
+    fn from(a: &JudgeArgs) -> Self {
+        crate::app::gate::JudgeOptions {
+            force_compare: a.force_compare,
+            regress: a.regress.clone(),
+            regress_warn: a.regress_warn,
+            markdown: a.markdown.clone(),
+            bmf: a.bmf.clone(),
+        }
+    }
+}
+
 impl From<&GateArgs> for crate::app::gate::GateOptions {
     fn from(a: &GateArgs) -> Self {
         crate::app::gate::GateOptions {
             baseline: a.baseline.clone(),
             baseline_runs: a.baseline_runs,
-            force_compare: a.force_compare,
-            regress_warn: a.regress_warn,
-            markdown: a.markdown.clone(),
-            bmf: a.bmf.clone(),
+            judge: (&a.judge).into(),
         }
     }
 }

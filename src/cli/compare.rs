@@ -10,11 +10,7 @@ pub async fn run(a: CompareArgs) -> Result<Exit, Error> {
         base: a.base,
         current: a.current,
         history: a.history,
-        force_compare: a.force_compare,
-        regress: a.regress,
-        regress_warn: a.regress_warn,
-        markdown: a.markdown,
-        bmf: a.bmf,
+        judge: (&a.judge).into(),
         junit: a.junit,
         json: a.json,
     };

@@ -80,7 +80,7 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
     report::check_dir_writable(&out_dir)
         .map_err(|e| Error::usage(format!("--out: {e:#}; nothing was sent")))?;
-    for f in [&a.gate.markdown, &a.gate.bmf].into_iter().flatten() {
+    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf].into_iter().flatten() {
         report::check_writable(f)
             .map_err(|e| Error::usage(format!("{}: {e:#}; nothing was sent", f.display())))?;
     }
@@ -89,7 +89,7 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
     // the run.
     let tolerances = crate::app::gate::tolerances(
         &selected,
-        &a.gate.regress,
+        &a.gate.judge.regress,
         Some(&crate::load::request_names(&selected)),
     )?;
     let mut console = Console::new(super::stdout(), super::interactive())

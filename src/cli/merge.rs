@@ -10,7 +10,6 @@ pub async fn run(a: MergeArgs) -> Result<Exit, Error> {
         shards: a.shards,
         out: a.out,
         slos: a.slos,
-        regress: a.gate.regress.clone(),
         history: a.history.history,
         no_history: a.history.no_history,
         env: a.history.env,

@@ -165,6 +165,18 @@ pub async fn iteration(sh: &Shared, sc: usize, timing: Timing<'_>, lane: &mut La
     }
 }
 
+/// A request that got no answer (it could not be built or sent) counts as
+/// one failure of its name; the example kept for the report is redacted,
+/// and only formatted if the recorder keeps it.
+fn unanswered(sh: &Shared, name: usize, e: &TransportError, scope: &Scope) {
+    let example = || redact(&e.to_string(), scope.secrets());
+    let f = Failure {
+        key: e.reason_key(),
+        example: &example,
+    };
+    sh.recorders.record(name, None, Some(f));
+}
+
 async fn step(
     sh: &Shared,
     plan: &ScenarioPlan,
@@ -192,13 +204,7 @@ async fn step(
                 &owned
             }
             Err(e) => {
-                let e = TransportError::Invalid(e);
-                let example = || redact(&e.to_string(), scope.secrets());
-                let f = Failure {
-                    key: e.reason_key(),
-                    example: &example,
-                };
-                sh.recorders.record(s.name, None, Some(f));
+                unanswered(sh, s.name, &TransportError::Invalid(e), scope);
                 return failed;
             }
         },
@@ -210,12 +216,7 @@ async fn step(
     let resp = match sh.client.send(ready, from, lane).await {
         Ok(r) => r,
         Err(e) => {
-            let example = || redact(&e.to_string(), scope.secrets());
-            let f = Failure {
-                key: e.reason_key(),
-                example: &example,
-            };
-            sh.recorders.record(s.name, None, Some(f));
+            unanswered(sh, s.name, &e, scope);
             return failed;
         }
     };
