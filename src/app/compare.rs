@@ -92,8 +92,13 @@ pub async fn run(a: &CompareOptions, out: &mut dyn std::io::Write) -> Result<Exi
     for line in report::regress::console_lines(&r) {
         let _ = writeln!(out, "  {line}");
     }
-    super::gate::write_extras(&r, &current, a.judge.markdown.as_deref(), a.judge.bmf.as_deref())
-        .map_err(Error::internal)?;
+    super::gate::write_extras(
+        &r,
+        &current,
+        a.judge.markdown.as_deref(),
+        a.judge.bmf.as_deref(),
+    )
+    .map_err(Error::internal)?;
     if let Some(p) = &a.junit {
         let mut rep = report::junit::Junit::new("postdeploy compare");
         rep.add_suite(report::junit::regress::suite(&r));

@@ -64,7 +64,10 @@ pub async fn run(
         return Ok(exit);
     }
     report::check_dir_writable(&a.out).map_err(|e| Error::usage(format!("--out: {e:#}")))?;
-    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf].into_iter().flatten() {
+    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf]
+        .into_iter()
+        .flatten()
+    {
         report::check_writable(f).map_err(|e| Error::usage(format!("{}: {e:#}", f.display())))?;
     }
     let settings = crate::merge::settings(&shards);
@@ -80,7 +83,9 @@ pub async fn run(
     tolerances
         .add_scenario("the shards' scenarios", &settings.regress)
         .map_err(Error::Usage)?;
-    tolerances.add_cli(&a.gate.judge.regress).map_err(Error::Usage)?;
+    tolerances
+        .add_cli(&a.gate.judge.regress)
+        .map_err(Error::Usage)?;
     let env = a.env.as_deref();
     let planned = crate::history::Fingerprint::of_load(&settings, env);
     let gate = super::gate::Gate::prepare(

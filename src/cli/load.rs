@@ -80,7 +80,10 @@ pub async fn run(a: LoadArgs) -> Result<Exit, Error> {
         .unwrap_or_else(|| crate::load::out::default_dir(chrono::Utc::now()));
     report::check_dir_writable(&out_dir)
         .map_err(|e| Error::usage(format!("--out: {e:#}; nothing was sent")))?;
-    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf].into_iter().flatten() {
+    for f in [&a.gate.judge.markdown, &a.gate.judge.bmf]
+        .into_iter()
+        .flatten()
+    {
         report::check_writable(f)
             .map_err(|e| Error::usage(format!("{}: {e:#}; nothing was sent", f.display())))?;
     }

@@ -9,8 +9,9 @@
 use serde::Serialize;
 
 use super::classify::{Change, classify, noise_floor};
-use super::stats::{Bootstrap, Estimate, Series, proportion_delta, quantile_ms};
+use super::stats::{Bootstrap, Estimate, Series, proportion_delta};
 use super::tolerance::{RMetric, Tolerances};
+use crate::measure::quantile_ms;
 use crate::record::{LoadRecord, NameRecord};
 
 /// Fewest observations beyond a quantile on each side for it to be judged:
@@ -134,7 +135,7 @@ fn spectrum(
     let at = |h: &hdrhistogram::Histogram<u64>| {
         SPECTRUM_PERCENTILES
             .iter()
-            .map(|p| quantile_ms(h, p / 100.0))
+            .map(|p| crate::measure::ms(h.value_at_quantile(p / 100.0)))
             .collect()
     };
     Some(Spectrum {
@@ -275,8 +276,8 @@ pub fn judge(
                 RMetric::P50 | RMetric::P95 | RMetric::P99 => {
                     let q = m.quantile().unwrap_or(0.5);
                     let need = (MIN_TAIL / (1.0 - q)).ceil() as u64;
-                    let bval = (!pooled.is_empty()).then(|| quantile_ms(&pooled, q));
-                    let cval = (!cur.histogram.is_empty()).then(|| quantile_ms(&cur.histogram, q));
+                    let bval = quantile_ms(&pooled, q);
+                    let cval = quantile_ms(&cur.histogram, q);
                     let i = quantile_metrics.iter().position(|x| *x == m);
                     let short = if base_count < need || cur.histogram.len() < need {
                         Some(format!(

@@ -15,6 +15,3 @@ pub mod stats;
 pub mod tolerance;
 
 pub use gate::Regression;
-
-#[cfg(test)]
-mod synthetic;

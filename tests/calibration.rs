@@ -3,10 +3,14 @@
 //! wanders (AR(1), phi = 0.8) around a lognormal per-request latency, so
 //! two runs differ the way two reruns of an unchanged deployment do. The
 //! measured rates are printed (run with `--nocapture`) for the docs.
+//!
+//! It lives outside the crate because it tests the gate's promise through
+//! its public statistics, as a user's own calibration would, and because
+//! its data generator has no place in the shipped binary.
 
-use super::classify::{Change, classify};
-use super::stats::{Bootstrap, Estimate, Series, SplitMix64, quantile_ms};
-use crate::measure::new_histogram;
+use postdeploy::measure::{Sparse, new_histogram, quantile_ms};
+use postdeploy::verdict::regress::classify::{Change, classify};
+use postdeploy::verdict::regress::stats::{Bootstrap, Estimate, Series, SplitMix64};
 
 const SECS: usize = 300;
 const PER_SEC: usize = 100;
@@ -50,7 +54,7 @@ impl Normal {
 /// One run: its 1-second blocks, and its own p95/p99 in ms (what the
 /// default tolerances are relative to).
 struct Run {
-    blocks: Vec<crate::measure::Sparse>,
+    blocks: Vec<Sparse>,
     quantiles_ms: [f64; 2],
 }
 
@@ -74,12 +78,13 @@ fn run(seed: u64, scale: f64) -> Run {
                 // a debug build.
                 sum.record(us).unwrap();
             }
-            crate::measure::Sparse::from_histogram(&h)
+            Sparse::from_histogram(&h)
         })
         .collect();
     Run {
         blocks,
-        quantiles_ms: QUANTILES.map(|q| quantile_ms(&sum, q)),
+        quantiles_ms: QUANTILES
+            .map(|q| quantile_ms(&sum, q).expect("every second records requests")),
     }
 }
 
