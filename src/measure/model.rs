@@ -338,6 +338,46 @@ pub struct Measurements {
     pub schedule: Option<ScheduleStats>,
 }
 
+/// What one scope of a run measured: one request name, or every name
+/// merged.
+pub struct ScopeData<'a> {
+    pub histogram: std::borrow::Cow<'a, Histogram<u64>>,
+    pub count: u64,
+    pub errors: u64,
+}
+
+impl Measurements {
+    /// Every name merged: the "all" line of each report and the whole-run
+    /// scope of the objectives. Computed on demand rather than stored, so
+    /// `requests` stays the one source a caller can fill in; merging a few
+    /// per-name histograms once per report is cheap next to writing it.
+    pub fn all(&self) -> ScopeData<'static> {
+        let mut h = new_histogram();
+        let (mut count, mut errors) = (0, 0);
+        for r in self.requests.values() {
+            // Same bounds everywhere (new_histogram); an add can only fail
+            // on a value beyond them, which the recorder already refused.
+            let _ = h.add(&r.histogram);
+            count += r.count;
+            errors += r.error_count();
+        }
+        ScopeData {
+            histogram: std::borrow::Cow::Owned(h),
+            count,
+            errors,
+        }
+    }
+
+    /// One request name's figures, borrowed.
+    pub fn name(&self, name: &str) -> Option<ScopeData<'_>> {
+        self.requests.get(name).map(|r| ScopeData {
+            histogram: std::borrow::Cow::Borrowed(&r.histogram),
+            count: r.count,
+            errors: r.error_count(),
+        })
+    }
+}
+
 /// CPU time (user + system) the whole postdeploy process used during the
 /// attack, and the cores it had (taken on the generating machine, not where
 /// the reports are written).

@@ -104,8 +104,12 @@ pub fn step_line(r: &StepReport) -> String {
         .map(|s| s.to_string())
         .unwrap_or_else(|| "---".into());
     let latency = match (r.latency_ms, r.budget_ms) {
-        (Some(l), Some(b)) => format!("{} / {}", fmt_duration(ms(l)), fmt_duration(ms(b))),
-        (Some(l), None) => fmt_duration(ms(l)),
+        (Some(l), Some(b)) => format!(
+            "{} / {}",
+            fmt_duration(from_ms(l)),
+            fmt_duration(from_ms(b))
+        ),
+        (Some(l), None) => fmt_duration(from_ms(l)),
         _ => String::new(),
     };
     let reps = if r.latencies_ms.len() > 1 {
@@ -157,7 +161,7 @@ fn command_line(
     };
     let took = r
         .latency_ms
-        .map(|l| format!(", {}", fmt_duration(ms(l))))
+        .map(|l| format!(", {}", fmt_duration(from_ms(l))))
         .unwrap_or_default();
     let counts: Vec<String> = c
         .matches
@@ -197,7 +201,7 @@ fn command_line(
     s
 }
 
-fn ms(v: f64) -> std::time::Duration {
+fn from_ms(v: f64) -> std::time::Duration {
     std::time::Duration::from_secs_f64(v / 1000.0)
 }
 
@@ -226,7 +230,7 @@ pub fn summary_line(r: &RunReport) -> String {
         counts[1],
         counts[2],
         counts[3],
-        fmt_duration(ms(r.duration_ms))
+        fmt_duration(from_ms(r.duration_ms))
     )
 }
 

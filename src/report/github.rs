@@ -187,7 +187,7 @@ pub fn load_markdown(
         }
     );
     o.push_str(&provenance_line(prov));
-    let all = crate::verdict::slo::all_data(m);
+    let all = m.all();
     let elapsed = m.elapsed.as_secs_f64();
     let failed: u64 = m
         .requests

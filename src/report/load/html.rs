@@ -11,7 +11,7 @@ use super::summary::Provenance;
 use crate::measure::ms;
 use crate::measure::{Measurements, Model, Settings};
 use crate::verdict::LoadVerdict;
-use crate::verdict::slo::{SloResult, WHOLE_RUN, all_data, num};
+use crate::verdict::slo::{SloResult, WHOLE_RUN, num};
 
 const W: u32 = 660;
 const H: u32 = 320;
@@ -212,7 +212,7 @@ fn percentile_label(x: &f64) -> String {
 /// Latency by percentile, x on a log scale of 1/(1-percentile) the way
 /// HdrHistogram's plotter draws it: the tail gets the room it deserves.
 fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
-    let all = all_data(m);
+    let all = m.all();
     let mut scopes: Vec<(String, &Histogram<u64>)> = vec![("all".into(), all.histogram.as_ref())];
     scopes.extend(m.requests.iter().map(|(n, r)| (n.clone(), &r.histogram)));
     scopes.truncate(PALETTE.len());
@@ -380,7 +380,7 @@ fn requests_table(m: &Measurements) -> String {
             "",
         );
     }
-    let all = all_data(m);
+    let all = m.all();
     request_row(
         &mut o,
         &Row {

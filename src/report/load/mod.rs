@@ -27,7 +27,6 @@ use crate::measure::{Measurements, Settings};
 use crate::report::{write_file, write_redacted};
 use crate::rundir::{ALL_STEM, HLOG_FILE, HTML_FILE, JUNIT_FILE, Names, RunIdentity, SUMMARY_FILE};
 use crate::verdict::LoadVerdict;
-use crate::verdict::slo::all_data;
 
 /// Writes every report of a judged run into `out_dir` (created if needed)
 /// and returns the files written, in writing order.
@@ -64,7 +63,7 @@ pub fn write_all(
     })?;
     put_as(SUMMARY_FILE, &summary, true)?;
     let mut put = |name: &str, bytes: &[u8]| put_as(name, bytes, false);
-    let all = all_data(m);
+    let all = m.all();
     put(
         &format!("{ALL_STEM}.hgrm"),
         hgrm::percentile_distribution(&all.histogram, hgrm::TICKS, 1000.0).as_bytes(),

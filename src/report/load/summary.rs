@@ -18,7 +18,6 @@ use crate::rundir::summary::{
 };
 use crate::rundir::{ALL_STEM, FORMAT, Names, RunIdentity, SCRAPE_AFTER_FILE, SCRAPE_BEFORE_FILE};
 use crate::verdict::LoadVerdict;
-use crate::verdict::slo::all_data;
 
 pub use crate::provenance::Provenance;
 
@@ -166,7 +165,7 @@ pub fn summary(
         .iter()
         .map(|(name, r)| (name.clone(), request(name, r, &names, elapsed_s)))
         .collect();
-    let all = all_data(m);
+    let all = m.all();
     let mut all_errors: BTreeMap<String, u64> = BTreeMap::new();
     for r in m.requests.values() {
         for (k, v) in &r.errors {

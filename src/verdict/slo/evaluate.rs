@@ -1,13 +1,10 @@
 //! Judging measurements against the objectives: what each scope measured
 //! and whether its bound held.
 
-use std::borrow::Cow;
-
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::{Metric, Objective, Op, SloSet, WHOLE_RUN};
-use crate::measure::{Measurements, new_histogram};
+use crate::measure::{Measurements, ScopeData};
 
 /// How one objective fared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,41 +65,12 @@ impl SloSet {
     }
 }
 
-/// What one scope measured.
-pub(crate) struct ScopeData<'a> {
-    pub histogram: Cow<'a, Histogram<u64>>,
-    pub count: u64,
-    pub errors: u64,
-}
-
 /// The histogram and counts of a name, or of all names merged for `"*"`.
 fn scope_data<'a>(m: &'a Measurements, scope: &str) -> Option<ScopeData<'a>> {
     if scope == WHOLE_RUN {
-        return Some(all_data(m));
+        return Some(m.all());
     }
-    m.requests.get(scope).map(|r| ScopeData {
-        histogram: Cow::Borrowed(&r.histogram),
-        count: r.count,
-        errors: r.error_count(),
-    })
-}
-
-/// Every name merged: the "all" aggregate of the reports.
-pub(crate) fn all_data(m: &Measurements) -> ScopeData<'static> {
-    let mut h = new_histogram();
-    let (mut count, mut errors) = (0, 0);
-    for r in m.requests.values() {
-        // Same bounds everywhere (model::new_histogram); an add can only
-        // fail on a value beyond them, which the recorder already refused.
-        let _ = h.add(&r.histogram);
-        count += r.count;
-        errors += r.error_count();
-    }
-    ScopeData {
-        histogram: Cow::Owned(h),
-        count,
-        errors,
-    }
+    m.name(scope)
 }
 
 fn judge(m: &Measurements, scope: &str, metric: Metric, obj: &Objective) -> SloResult {
@@ -159,7 +127,7 @@ fn measure(m: &Measurements, d: &ScopeData<'_>, metric: Metric) -> Result<f64, S
         if d.histogram.is_empty() {
             return Err("no completed responses to measure".into());
         }
-        return Ok(d.histogram.value_at_quantile(q) as f64 / 1000.0);
+        return Ok(crate::measure::ms(d.histogram.value_at_quantile(q)));
     }
     match metric {
         Metric::ErrorRate if d.count == 0 => Err("no requests were made".into()),

@@ -23,7 +23,6 @@ mod set;
 
 pub use crate::measure::metric::Metric;
 pub use evaluate::SloResult;
-pub(crate) use evaluate::all_data;
 pub(crate) use format::num;
 pub use objective::{Objective, Op, RecordedObjective};
 pub use parse::{SloParseError, parse_slo};
