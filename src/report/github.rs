@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use crate::measure::{Measurements, Settings};
 use crate::outcome::{Phase, RunReport, StepReport, Verdict};
 use crate::provenance::Provenance;
+use crate::report::escape::md_cell;
 use crate::scenario::ScenarioFile;
 use crate::verdict::LoadVerdict;
 
@@ -38,13 +39,6 @@ pub fn append_summary(path: &Path, markdown: &str) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", path.display()))?;
     f.write_all(&crate::secrets::global().redact_bytes(markdown.as_bytes()))
         .with_context(|| format!("appending to {}", path.display()))
-}
-
-/// A table cell: one line, pipes escaped.
-fn cell(s: &str) -> String {
-    s.replace('\r', "")
-        .replace('\n', "<br>")
-        .replace('|', "\\|")
 }
 
 fn provenance_line(p: &Provenance) -> String {
@@ -106,7 +100,7 @@ pub fn verify_markdown(r: &RunReport) -> String {
             "**Never ready** after {} attempts ({:.1} s): {}\n",
             ready.attempts,
             ready.waited_ms / 1000.0,
-            cell(&ready.last)
+            md_cell(&ready.last)
         );
     }
     let steps: Vec<&StepReport> = r.scenarios.iter().flat_map(|s| &s.steps).collect();
@@ -140,9 +134,9 @@ pub fn verify_markdown(r: &RunReport) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {verdict} | {} |",
-                cell(sc),
-                cell(&step_name(s)),
-                cell(&step_reason(s))
+                md_cell(sc),
+                md_cell(&step_name(s)),
+                md_cell(&step_reason(s))
             );
         }
         o.push('\n');
@@ -234,12 +228,12 @@ pub fn load_markdown(
             let _ = writeln!(
                 o,
                 "| {} | {} {} {} | {} | {} |",
-                cell(scope),
+                md_cell(scope),
                 r.metric.key(),
                 r.op.symbol(),
-                cell(&r.metric.show(r.threshold)),
-                cell(&measured),
-                cell(r.reason.as_deref().unwrap_or(&r.message))
+                md_cell(&r.metric.show(r.threshold)),
+                md_cell(&measured),
+                md_cell(r.reason.as_deref().unwrap_or(&r.message))
             );
         }
         o.push('\n');
@@ -310,6 +304,6 @@ mod tests {
     fn workflow_commands_are_escaped() {
         assert_eq!(data("50% a\nb"), "50%25 a%0Ab");
         assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
-        assert_eq!(cell("a|b\nc"), "a\\|b<br>c");
+        assert_eq!(md_cell("a|b\nc"), "a\\|b<br>c");
     }
 }

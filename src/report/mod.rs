@@ -2,6 +2,7 @@
 //! Nothing here decides a verdict.
 
 pub mod console;
+pub mod escape;
 pub mod github;
 pub mod junit;
 pub mod load;
@@ -52,15 +53,4 @@ pub fn check_dir_writable(dir: &Path) -> anyhow::Result<()> {
     std::fs::write(&probe, b"").with_context(|| format!("{} is not writable", dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-/// Removes characters XML 1.0 cannot carry (quick-junit strips C0 controls;
-/// U+FFFE and U+FFFF slip through it and break strict parsers).
-pub fn xml_safe(s: &str) -> String {
-    s.chars()
-        .filter(|c| {
-            !matches!(c, '\u{FFFE}' | '\u{FFFF}')
-                && (!c.is_control() || matches!(c, '\n' | '\t' | '\r'))
-        })
-        .collect()
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use crate::report::load::html::esc;
+use crate::report::escape::{esc, md_cell};
 use crate::verdict::regress::classify::Change;
 use crate::verdict::regress::gate::{MetricChange, Regression, Spectrum, fmt_value};
 use crate::verdict::regress::tolerance::RMetric;
@@ -78,10 +78,6 @@ pub fn console_lines(r: &Regression) -> Vec<String> {
         v.push(format!("  note: {n}"));
     }
     v
-}
-
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
 }
 
 /// A Markdown section for job summaries and `--markdown`.

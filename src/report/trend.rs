@@ -13,8 +13,8 @@
 
 use std::fmt::{self, Write as _};
 
-use super::load::html::{CSS, esc};
-use super::xml_safe;
+use super::escape::svg_text;
+use super::load::html::CSS;
 use crate::verdict::slo::num;
 
 /// Everything the page shows, already read from the history store: the
@@ -159,11 +159,10 @@ svg .hov { fill:transparent; } svg .hov:hover { fill:rgba(29,35,48,.07); }
 svg .mark { fill:#b91c1c; }
 "#;
 
-/// User-supplied text (names come from scenario files): escaped for HTML
-/// and stripped of what XML cannot carry, since inline SVG is XML to some
-/// readers.
+/// User-supplied text (names come from scenario files), for the page's
+/// inline SVG and HTML alike.
 fn t(s: &str) -> String {
-    esc(&xml_safe(s))
+    svg_text(s)
 }
 
 /// A latency worth drawing: non-finite or negative values are dropped

@@ -10,7 +10,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use super::{Junit, add_provenance, add_target, add_tool};
 use crate::measure::{Measurements, Settings};
 use crate::provenance::Provenance;
-use crate::report::xml_safe;
+use crate::report::escape::xml_safe;
 use crate::verdict::slo::{Metric, SloResult, WHOLE_RUN};
 
 pub fn render(

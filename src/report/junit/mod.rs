@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use quick_junit::{Report, TestSuite};
 
-use crate::report::xml_safe;
+use crate::report::escape::xml_safe;
 
 /// A `junit.xml` document being built.
 pub struct Junit(Report);

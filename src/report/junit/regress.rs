@@ -3,8 +3,8 @@
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
+use crate::report::escape::xml_safe;
 use crate::report::regress::{delta, value, word};
-use crate::report::xml_safe;
 use crate::verdict::regress::classify::Change;
 use crate::verdict::regress::gate::{Regression, fmt_value};
 

@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Junit, add_provenance, add_target, add_tool};
 use crate::outcome::{RunReport, StepReport, Verdict};
-use crate::report::xml_safe;
+use crate::report::escape::xml_safe;
 
 pub fn render(run: &RunReport) -> anyhow::Result<String> {
     let mut report = Junit::new("postdeploy verify");

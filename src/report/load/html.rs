@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use super::summary::Provenance;
 use crate::measure::ms;
 use crate::measure::{Measurements, Model, Settings};
+use crate::report::escape::esc;
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, num};
 
@@ -30,22 +31,6 @@ struct Series {
     label: String,
     color: RGBColor,
     points: Vec<(f64, f64)>,
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Upper end of an axis: a little headroom, never an empty range.
