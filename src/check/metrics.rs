@@ -106,13 +106,20 @@ pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> Ass
             ),
         };
     }
-    let expected = expected_text(m);
+    let ask = Ask {
+        m,
+        expected: expected_text(m),
+        subject,
+        expo,
+        scope,
+    };
     if let Some(s) = &m.sample {
-        return sample(m, &s.selector, subject, expected, expo, scope);
+        return sample(ask, &s.selector);
     }
     if let Some(h) = &m.histogram {
-        return histogram(m, &h.selector, subject, expected, expo, scope);
+        return histogram(ask, &h.selector);
     }
+    let Ask { subject, .. } = ask;
     AssertionResult::new(
         Kind::Metric,
         subject,
@@ -122,16 +129,26 @@ pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> Ass
     )
 }
 
-/// A counter's sum, or its increase since a captured value (reset-aware:
-/// a restart can never make the delta negative).
-fn sample(
-    m: &MetricAssert,
-    sel: &Selector,
+/// One metric assertion being answered: what it asks, how it reads in
+/// the result, and what it is answered from.
+struct Ask<'a> {
+    m: &'a MetricAssert,
     subject: String,
     expected: String,
-    expo: &Exposition,
-    scope: &Scope,
-) -> AssertionResult {
+    expo: &'a Exposition,
+    scope: &'a Scope,
+}
+
+/// A counter's sum, or its increase since a captured value (reset-aware:
+/// a restart can never make the delta negative).
+fn sample(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
+    let Ask {
+        m,
+        subject,
+        expected,
+        expo,
+        scope,
+    } = ask;
     let now = expo.sum(sel);
     let Some(var) = &m.delta_from else {
         let Some(value) = now else {
@@ -197,14 +214,14 @@ fn group_name(labels: &[(String, String)]) -> String {
 /// `delta_from`) over the observations since a captured snapshot. Groups
 /// with fewer than `min_samples` observations are inconclusive: a warning,
 /// never a failure.
-fn histogram(
-    m: &MetricAssert,
-    sel: &Selector,
-    subject: String,
-    expected: String,
-    expo: &Exposition,
-    scope: &Scope,
-) -> AssertionResult {
+fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
+    let Ask {
+        m,
+        subject,
+        expected,
+        expo,
+        scope,
+    } = ask;
     let q = m.quantile.unwrap_or(0.5);
     let by: Vec<&str> = m.by.iter().map(String::as_str).collect();
     let min = m.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES);

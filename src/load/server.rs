@@ -144,29 +144,41 @@ pub fn compare(before: &Exposition, after: &Exposition, client_responses: u64) -
 mod tests {
     use super::*;
 
-    const BEFORE: &str = "# TYPE http_requests_total counter\n\
-http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5\n\
-# TYPE http_request_duration_seconds histogram\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.01\"} 5\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.1\"} 5\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"+Inf\"} 5\n\
-http_request_duration_seconds_sum{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 0.01\n\
-http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5\n";
+    /// The health route's counter and duration histogram after `ok` answers
+    /// (5 of them under 10 ms, the rest under 100 ms) and `unavailable` 503s.
+    fn scrape(ok: u64, unavailable: u64, sum: f64) -> String {
+        let labels = "method=\"GET\",route=\"/api/health\",status_code=\"200\"";
+        let mut o =
+            format!("# TYPE http_requests_total counter\nhttp_requests_total{{{labels}}} {ok}\n");
+        if unavailable > 0 {
+            o.push_str(&format!(
+                "http_requests_total{{method=\"GET\",route=\"/api/health\",status_code=\"503\"}} {unavailable}\n"
+            ));
+        }
+        o.push_str("# TYPE http_request_duration_seconds histogram\n");
+        for (le, n) in [("0.01", 5), ("0.1", ok), ("+Inf", ok)] {
+            o.push_str(&format!(
+                "http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}\n"
+            ));
+        }
+        o.push_str(&format!(
+            "http_request_duration_seconds_sum{{{labels}}} {sum}\nhttp_request_duration_seconds_count{{{labels}}} {ok}\n"
+        ));
+        o
+    }
 
-    const AFTER: &str = "# TYPE http_requests_total counter\n\
-http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 105\n\
-http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"503\"} 2\n\
-# TYPE http_request_duration_seconds histogram\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.01\"} 5\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"0.1\"} 105\n\
-http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/health\",status_code=\"200\",le=\"+Inf\"} 105\n\
-http_request_duration_seconds_sum{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 5.01\n\
-http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 105\n";
+    fn before() -> String {
+        scrape(5, 0, 0.01)
+    }
+
+    fn after() -> String {
+        scrape(105, 2, 5.01)
+    }
 
     #[test]
     fn deltas_per_route_with_p95_from_bucket_deltas() {
-        let b = metrics::parse(BEFORE).unwrap();
-        let a = metrics::parse(AFTER).unwrap();
+        let b = metrics::parse(&before()).unwrap();
+        let a = metrics::parse(&after()).unwrap();
         let c = compare(&b, &a, 102);
         assert_eq!(c.total_requests, 102.0);
         assert_eq!(c.total_5xx, 2.0);
@@ -188,7 +200,7 @@ http_request_duration_seconds_count{method=\"GET\",route=\"/api/health\",status_
         // scrape. The delta is what it counted since, never negative.
         let after = "# TYPE http_requests_total counter\n\
 http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 3\n";
-        let b = metrics::parse(BEFORE).unwrap();
+        let b = metrics::parse(&before()).unwrap();
         let a = metrics::parse(after).unwrap();
         let c = compare(&b, &a, 3);
         assert_eq!(c.total_requests, 3.0);
@@ -198,8 +210,8 @@ http_requests_total{method=\"GET\",route=\"/api/health\",status_code=\"200\"} 3\
 
     #[test]
     fn warns_when_counts_disagree() {
-        let b = metrics::parse(BEFORE).unwrap();
-        let a = metrics::parse(AFTER).unwrap();
+        let b = metrics::parse(&before()).unwrap();
+        let a = metrics::parse(&after()).unwrap();
         let c = compare(&b, &a, 150);
         assert_eq!(c.warnings.len(), 1);
     }

@@ -215,32 +215,33 @@ mod tests {
         assert_eq!(inc.value, 0.0);
     }
 
-    const BEFORE: &str = "# TYPE h histogram\n\
-h_bucket{q=\"a\",le=\"0.1\"} 10\n\
-h_bucket{q=\"a\",le=\"+Inf\"} 12\n\
-h_count{q=\"a\"} 12\n\
-h_sum{q=\"a\"} 3\n\
-h_bucket{q=\"b\",le=\"0.1\"} 5\n\
-h_bucket{q=\"b\",le=\"+Inf\"} 5\n\
-h_count{q=\"b\"} 5\n\
-h_sum{q=\"b\"} 0.2\n";
+    /// Histogram `h` with series `a` and `b`, each as (observations up to
+    /// 0.1, observations in all, sum).
+    fn two_series(a: (u64, u64, f64), b: (u64, u64, f64)) -> String {
+        let mut o = String::from("# TYPE h histogram\n");
+        for (q, (fast, all, sum)) in [("a", a), ("b", b)] {
+            o.push_str(&format!(
+                "h_bucket{{q=\"{q}\",le=\"0.1\"}} {fast}\n\
+                 h_bucket{{q=\"{q}\",le=\"+Inf\"}} {all}\n\
+                 h_count{{q=\"{q}\"}} {all}\n\
+                 h_sum{{q=\"{q}\"}} {sum}\n"
+            ));
+        }
+        o
+    }
+
+    fn before() -> String {
+        two_series((10, 12, 3.0), (5, 5, 0.2))
+    }
 
     #[test]
     fn histogram_delta_is_bucket_wise_and_resets_per_series() {
         // a grew; b restarted: its first bucket went from 5 to 2 while its
         // +Inf bucket alone would look like growth (5 to 6). Taken per
         // bucket that would be 2 below 0.1 out of 1 in all.
-        let after = "# TYPE h histogram\n\
-h_bucket{q=\"a\",le=\"0.1\"} 10\n\
-h_bucket{q=\"a\",le=\"+Inf\"} 15\n\
-h_count{q=\"a\"} 15\n\
-h_sum{q=\"a\"} 4\n\
-h_bucket{q=\"b\",le=\"0.1\"} 2\n\
-h_bucket{q=\"b\",le=\"+Inf\"} 6\n\
-h_count{q=\"b\"} 6\n\
-h_sum{q=\"b\"} 0.1\n";
-        let b = parse(BEFORE).unwrap();
-        let a = parse(after).unwrap();
+        let after = two_series((10, 15, 4.0), (2, 6, 0.1));
+        let b = parse(&before()).unwrap();
+        let a = parse(&after).unwrap();
         let d = family_delta(b.family("h"), a.family("h").unwrap());
         assert_eq!(d.resets, 1);
         let v = |name: &str, q: &str, le: Option<&str>| {
@@ -261,7 +262,7 @@ h_sum{q=\"b\"} 0.1\n";
 
     #[test]
     fn snapshot_round_trips_through_json() {
-        let b = parse(BEFORE).unwrap();
+        let b = parse(&before()).unwrap();
         let sel: Selector = "h{q=\"a\"}".parse().unwrap();
         let v = snapshot_to_json(b.family("h").unwrap(), &sel);
         let f = snapshot_from_json(&v).unwrap();

@@ -75,23 +75,32 @@ fn bad(s: &StepReport) -> bool {
     matches!(s.verdict, Verdict::Failed | Verdict::Error)
 }
 
-/// The job summary of a verify run.
-pub fn verify_markdown(r: &RunReport) -> String {
-    let word = match (r.stopped_by, r.passed) {
-        (Some(_), _) => "🛑 INTERRUPTED",
-        (None, true) => "✅ PASSED",
-        (None, false) => "❌ FAILED",
+/// A job summary's first lines: the verdict as a reader scanning a
+/// pipeline's summaries looks for it, then what was tested.
+fn heading(command: &str, interrupted: bool, passed: bool, target: &str, local: bool) -> String {
+    let word = match (interrupted, passed) {
+        (true, _) => "🛑 INTERRUPTED",
+        (false, true) => "✅ PASSED",
+        (false, false) => "❌ FAILED",
     };
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "### postdeploy verify: {word}\n\nTarget `{}`{}\n",
-        r.target,
-        if r.target_local {
+    format!(
+        "### postdeploy {command}: {word}\n\nTarget `{target}`{}\n\n",
+        if local {
             " (the embedded local backend, not a deployment)"
         } else {
             ""
         }
+    )
+}
+
+/// The job summary of a verify run.
+pub fn verify_markdown(r: &RunReport) -> String {
+    let mut o = heading(
+        "verify",
+        r.stopped_by.is_some(),
+        r.passed,
+        &r.target,
+        r.target_local,
     );
     o.push_str(&provenance_line(&r.provenance));
     if let Some(ready) = r.ready.as_ref().filter(|x| !x.ready) {
@@ -164,21 +173,12 @@ pub fn load_markdown(
     verdict: &LoadVerdict,
     prov: &Provenance,
 ) -> String {
-    let word = match (m.stopped_by.signal(), verdict.passed) {
-        (Some(_), _) => "🛑 INTERRUPTED",
-        (None, true) => "✅ PASSED",
-        (None, false) => "❌ FAILED",
-    };
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "### postdeploy load: {word}\n\nTarget `{}`{}\n",
-        settings.target,
-        if settings.target_local {
-            " (the embedded local backend, not a deployment)"
-        } else {
-            ""
-        }
+    let mut o = heading(
+        "load",
+        m.stopped_by.signal().is_some(),
+        verdict.passed,
+        &settings.target,
+        settings.target_local,
     );
     o.push_str(&provenance_line(prov));
     let all = m.all();

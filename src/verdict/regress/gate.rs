@@ -462,6 +462,17 @@ mod tests {
 
     /// A run whose names each take `ms` (times a small per-second wobble),
     /// 60 one-second blocks of 100 responses.
+    /// The gate with its default tolerances and bootstrap.
+    fn judge_defaults(base: &[LoadRecord], cur: &LoadRecord) -> Regression {
+        judge(
+            base,
+            cur,
+            &Tolerances::default(),
+            &Bootstrap::default(),
+            "t".into(),
+        )
+    }
+
     fn run(seed: u64, names: &[(&str, f64)]) -> LoadRecord {
         let mut x = seed;
         let mut rec = BTreeMap::new();
@@ -541,13 +552,7 @@ mod tests {
             run(2, &[("a", 10.0), ("b", 10.0), ("c", 10.0)]),
         ];
         let cur = run(3, &[("a", 13.0), ("b", 10.0), ("c", 10.0), ("new", 1.0)]);
-        let r = judge(
-            &base,
-            &cur,
-            &Tolerances::default(),
-            &Bootstrap::default(),
-            "t".into(),
-        );
+        let r = judge_defaults(&base, &cur);
         assert!(r.regressed);
         for m in [RMetric::P50, RMetric::P95, RMetric::P99] {
             assert_eq!(change(&r, "a", m), Change::Regressed, "{m}");
@@ -564,13 +569,7 @@ mod tests {
         let names = [("a", 10.0), ("b", 10.0), ("c", 10.0)];
         let base = [run(1, &names)];
         let cur = run(2, &[("a", 15.0), ("b", 15.0), ("c", 15.0)]);
-        let r = judge(
-            &base,
-            &cur,
-            &Tolerances::default(),
-            &Bootstrap::default(),
-            "t".into(),
-        );
+        let r = judge_defaults(&base, &cur);
         assert!(r.regressed);
         assert!(
             r.note
