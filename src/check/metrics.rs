@@ -142,13 +142,8 @@ struct Ask<'a> {
 /// A counter's sum, or its increase since a captured value (reset-aware:
 /// a restart can never make the delta negative).
 fn sample(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
-    let Ask {
-        m,
-        subject,
-        expected,
-        expo,
-        scope,
-    } = ask;
+    let (m, expo, scope) = (ask.m, ask.expo, ask.scope);
+    let (subject, expected) = (ask.subject, ask.expected);
     let now = expo.sum(sel);
     let Some(var) = &m.delta_from else {
         let Some(value) = now else {
@@ -215,13 +210,8 @@ fn group_name(labels: &[(String, String)]) -> String {
 /// with fewer than `min_samples` observations are inconclusive: a warning,
 /// never a failure.
 fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
-    let Ask {
-        m,
-        subject,
-        expected,
-        expo,
-        scope,
-    } = ask;
+    let (m, expo, scope) = (ask.m, ask.expo, ask.scope);
+    let (subject, expected) = (ask.subject, ask.expected);
     let q = m.quantile.unwrap_or(0.5);
     let by: Vec<&str> = m.by.iter().map(String::as_str).collect();
     let min = m.min_samples.unwrap_or(DEFAULT_MIN_SAMPLES);

@@ -614,14 +614,21 @@ mod tests {
         assert!(parse("# TYPE h histogram\nh_bucket{le=\"1\"} 1 # trace\n").is_err());
     }
 
+    /// Where parsing `text` fails, as (line, column).
+    fn error_at(text: &str) -> (usize, usize) {
+        let e = parse(text).unwrap_err();
+        (e.line, e.column)
+    }
+
     #[test]
     fn declaration_order_rules() {
-        let e = parse("a 1\n# TYPE a gauge\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 8));
-        let e = parse("# TYPE a gauge\n# TYPE a counter\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 8));
-        let e = parse("# HELP a x\n# HELP a y\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 8));
+        for text in [
+            "a 1\n# TYPE a gauge\n",
+            "# TYPE a gauge\n# TYPE a counter\n",
+            "# HELP a x\n# HELP a y\n",
+        ] {
+            assert_eq!(error_at(text), (2, 8), "{text:?}");
+        }
         // HELP may come after TYPE, and a family may be declared only.
         let e = parse("# TYPE a gauge\n# HELP a x\n").unwrap();
         assert_eq!(e.families.len(), 1);
@@ -631,13 +638,13 @@ mod tests {
 
     #[test]
     fn histogram_children_are_checked() {
-        let e = parse("# TYPE h histogram\nh_bucket{x=\"1\"} 1\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 9));
-        let e = parse("# TYPE h histogram\nh_bucket{le=\"fast\"} 1\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 13));
-        let e = parse("# TYPE h histogram\n  h 1\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 3));
-        let e = parse("# TYPE s summary\ns 1\n").unwrap_err();
-        assert_eq!((e.line, e.column), (2, 2));
+        for (text, at) in [
+            ("# TYPE h histogram\nh_bucket{x=\"1\"} 1\n", (2, 9)),
+            ("# TYPE h histogram\nh_bucket{le=\"fast\"} 1\n", (2, 13)),
+            ("# TYPE h histogram\n  h 1\n", (2, 3)),
+            ("# TYPE s summary\ns 1\n", (2, 2)),
+        ] {
+            assert_eq!(error_at(text), at, "{text:?}");
+        }
     }
 }

@@ -203,9 +203,9 @@ fn sensitive(name: &str) -> bool {
         || n.contains("secret")
 }
 
-fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
-    let mut s = format!("{} {}\n", p.method, p.url);
-    for (k, v) in &p.headers {
+/// One `name: value` line per header, credentials shown as `***`.
+fn header_lines(s: &mut String, headers: &reqwest::header::HeaderMap) {
+    for (k, v) in headers {
         let shown = if sensitive(k.as_str()) {
             "***".to_string()
         } else {
@@ -213,6 +213,11 @@ fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
         };
         s.push_str(&format!("{k}: {shown}\n"));
     }
+}
+
+fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
+    let mut s = format!("{} {}\n", p.method, p.url);
+    header_lines(&mut s, &p.headers);
     if let Some(b) = &p.body {
         s.push('\n');
         s.push_str(&truncate(&String::from_utf8_lossy(b)));
@@ -222,14 +227,7 @@ fn request_excerpt(p: &Prepared, secrets: &[String]) -> String {
 
 fn response_excerpt(r: &Response) -> String {
     let mut s = format!("HTTP {}\n", r.status);
-    for (k, v) in &r.headers {
-        let shown = if sensitive(k.as_str()) {
-            "***".to_string()
-        } else {
-            String::from_utf8_lossy(v.as_bytes()).into_owned()
-        };
-        s.push_str(&format!("{k}: {shown}\n"));
-    }
+    header_lines(&mut s, &r.headers);
     if !r.body.is_empty() {
         s.push('\n');
         s.push_str(&truncate(&String::from_utf8_lossy(&r.body)));

@@ -233,6 +233,7 @@ impl Store {
             .take(k)
             .collect())
     }
+
     /// Percentiles of every request name of every load run, oldest run
     /// first: the trend page's data, without decoding one histogram.
     pub async fn name_points(&self) -> Result<Vec<NamePoint>, HistoryError> {

@@ -168,6 +168,7 @@ impl Store {
             Ok(id)
         })
     }
+
     /// Keeps the newest `keep` runs of each fingerprint; returns how many
     /// were deleted.
     pub async fn prune(&self, keep: usize) -> Result<u64, HistoryError> {
@@ -175,28 +176,22 @@ impl Store {
         on_pool!(self, |p, begin| {
             let mut tx = p.begin_with(begin).await.map_err(self.err())?;
             // Children first: no reliance on the engine's cascade setting.
-            sqlx::query(
+            // Each statement's subquery picks the runs beyond the newest
+            // `keep` of their kind and fingerprint; the last count is the
+            // runs'.
+            let mut n = 0;
+            for sql in [
                 "DELETE FROM run_requests WHERE run_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY kind, fingerprint ORDER BY started_at DESC, id DESC) AS rn FROM runs) ranked WHERE rn > $1)",
-            )
-            .bind(keep)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
-            sqlx::query(
                 "DELETE FROM verify_steps WHERE run_id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY kind, fingerprint ORDER BY started_at DESC, id DESC) AS rn FROM runs) ranked WHERE rn > $1)",
-            )
-            .bind(keep)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?;
-            let n = sqlx::query(
                 "DELETE FROM runs WHERE id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY kind, fingerprint ORDER BY started_at DESC, id DESC) AS rn FROM runs) ranked WHERE rn > $1)",
-            )
-            .bind(keep)
-            .execute(&mut *tx)
-            .await
-            .map_err(self.err())?
-            .rows_affected();
+            ] {
+                n = sqlx::query(sql)
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(self.err())?
+                    .rows_affected();
+            }
             tx.commit().await.map_err(self.err())?;
             Ok(n)
         })
