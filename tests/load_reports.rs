@@ -14,7 +14,9 @@ use postdeploy::measure::{
     FailureReason, IntervalHistograms, IntervalStats, Measurements, Model, RequestStats,
     ScenarioInfo, ScheduleStats, ServerCheck, ServerRoute, Settings, StopReason, new_histogram,
 };
-use postdeploy::report::load::{self, Provenance, hgrm, html, summary};
+use postdeploy::provenance::Provenance;
+use postdeploy::report::html::load as html;
+use postdeploy::report::{hgrm, schedule, summary, write};
 use postdeploy::rundir::{self, hlog};
 use postdeploy::scenario::model::Slo;
 use postdeploy::scenario::values::HumanDuration;
@@ -306,7 +308,7 @@ fn open_model_schedule_shows_offered_beside_delivered_and_the_generators_latenes
     assert_eq!(s["lateness_us"]["max"], 1000);
     let back = support::decode_histogram(s["lateness_us"]["histogram"].as_str().unwrap());
     assert_eq!(back, lateness);
-    let line = load::schedule::console_line(m.schedule.as_ref().unwrap());
+    let line = schedule::console_line(m.schedule.as_ref().unwrap());
     assert_eq!(
         line,
         "schedule: offered 200.0 req/s, delivered 33.3 req/s (100 of 600 slots); \
@@ -456,7 +458,7 @@ fn junit_validates_and_names_breaches() {
     let (m, log) = streamed_log();
     std::fs::write(dir.path().join("latency.hlog"), log).unwrap();
     let outcome = judge_load(&m, &slos());
-    let files = load::write_all(
+    let files = write::write_all(
         dir.path(),
         &settings(),
         &m,
@@ -611,7 +613,7 @@ fn html_is_self_contained_with_charts() {
             streamed_log().1,
         )
         .unwrap();
-        load::write_all(
+        write::write_all(
             std::path::Path::new(&dir),
             &settings(),
             &m,

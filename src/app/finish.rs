@@ -154,7 +154,7 @@ fn write_run_dir(
         history,
         shard: f.shard.clone(),
     };
-    report::load::write_all(f.out_dir, f.settings, m, verdict, f.provenance, &ident)
+    report::write::write_all(f.out_dir, f.settings, m, verdict, f.provenance, &ident)
         .map_err(|e| Error::internal(e.context("writing the load reports")))?;
     if let Some(sc) = &m.scrapes {
         for (file, (_, text)) in [

@@ -376,7 +376,7 @@ pub fn judged_lines(
         ));
     }
     if let Some(s) = &m.schedule {
-        out.push(format!("  {}", super::load::schedule::console_line(s)));
+        out.push(format!("  {}", super::schedule::console_line(s)));
     }
     for r in &verdict.slo_results {
         let mark = if r.passed { "ok      " } else { "BREACHED" };

@@ -1,13 +1,27 @@
 //! Reporters: they read a finished report (or events) and write output.
 //! Nothing here decides a verdict.
+//!
+//! Organised by format, because a format is what has rules to keep (an
+//! escaper, a schema, a reader's habits) and one owner per format keeps
+//! them in one place: `console` (the terminal), `github` (job-summary
+//! Markdown and annotations), `junit/`, `html/` (report.html and its
+//! regression section; the trend page), `summary` (summary.json), `hgrm`
+//! (HdrHistogram percentile text), `regress` (the regression verdict's text
+//! faces and the words every format shares), `schedule` (the open model's
+//! schedule line and table). `write` puts a load run's files into its
+//! directory; `escape` holds every escaper.
 
 pub mod console;
 pub mod escape;
 pub mod github;
+pub mod hgrm;
+pub mod html;
 pub mod junit;
-pub mod load;
 pub mod regress;
+pub mod schedule;
+pub mod summary;
 pub mod trend;
+pub mod write;
 
 use std::path::Path;
 

@@ -14,7 +14,7 @@
 use std::fmt::{self, Write as _};
 
 use super::escape::svg_text;
-use super::load::html::CSS;
+use super::html::load::CSS;
 use crate::verdict::slo::num;
 
 /// Everything the page shows, already read from the history store: the

@@ -33,7 +33,7 @@ fn latency(h: &Histogram<u64>) -> Latency {
     }
     let q = |x: f64| Some(ms(h.value_at_quantile(x)));
     // Same figures as the .hgrm footer (Java's summation order).
-    let (mean, stdev) = super::hgrm::mean_stdev(h);
+    let (mean, stdev) = crate::report::hgrm::mean_stdev(h);
     Latency {
         min: Some(ms(h.min())),
         mean: Some(mean / 1000.0),

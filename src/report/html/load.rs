@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
-use super::summary::Provenance;
 use crate::measure::ms;
 use crate::measure::{Measurements, Model, Settings};
+use crate::provenance::Provenance;
 use crate::report::escape::esc;
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, num};
@@ -208,11 +208,12 @@ fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
         if h.is_empty() {
             continue;
         }
-        let points: Vec<(f64, f64)> = super::hgrm::percentiles(h, super::hgrm::TICKS)
-            .into_iter()
-            .filter(|r| r.percentile < 100.0)
-            .map(|r| ((100.0 / (100.0 - r.percentile)).log10(), ms(r.value)))
-            .collect();
+        let points: Vec<(f64, f64)> =
+            crate::report::hgrm::percentiles(h, crate::report::hgrm::TICKS)
+                .into_iter()
+                .filter(|r| r.percentile < 100.0)
+                .map(|r| ((100.0 / (100.0 - r.percentile)).log10(), ms(r.value)))
+                .collect();
         x_max = points.iter().map(|p| p.0).fold(x_max, f64::max);
         series.push(Series {
             label: label.clone(),
@@ -546,7 +547,7 @@ pub fn render(
     o.push_str("</dl>");
     let _ = write!(o, "<h2>Service-level objectives</h2>{}", slo_table(results));
     if let Some(r) = &verdict.regression {
-        o.push_str(&crate::report::regress::html_section(r));
+        o.push_str(&super::regress::html_section(r));
     }
     let why = crate::report::console::load_failure_lines(&m.requests);
     if !why.is_empty() {
@@ -568,7 +569,7 @@ pub fn render(
     o.push_str("</div>");
     let _ = write!(o, "<h2>Requests</h2>{}", requests_table(m));
     if let Some(s) = &m.schedule {
-        o.push_str(&super::schedule::html_section(s));
+        o.push_str(&crate::report::schedule::html_section(s));
     }
     let _ = write!(o, "<h2>Server cross-check</h2>{}", server_section(m));
     if !m.shards.is_empty() {

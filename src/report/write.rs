@@ -14,17 +14,11 @@
 //! The verdict is decided before any of them is written
 //! ([`crate::verdict`]); every file shows the same one.
 
-pub mod hgrm;
-pub mod html;
-pub mod schedule;
-pub mod summary;
-
 use std::path::{Path, PathBuf};
 
-pub use summary::Provenance;
-
 use crate::measure::{Measurements, Settings};
-use crate::report::{write_file, write_redacted};
+use crate::provenance::Provenance;
+use crate::report::{hgrm, html, summary, write_file, write_redacted};
 use crate::rundir::{ALL_STEM, HLOG_FILE, HTML_FILE, JUNIT_FILE, Names, RunIdentity, SUMMARY_FILE};
 use crate::verdict::LoadVerdict;
 
@@ -88,7 +82,7 @@ pub fn write_all(
     listed.extend(m.requests.keys().map(|n| format!("{}.hgrm", names.stem(n))));
     put(
         HTML_FILE,
-        html::render(settings, m, verdict, prov, &listed)?.as_bytes(),
+        html::load::render(settings, m, verdict, prov, &listed)?.as_bytes(),
     )?;
     Ok(files)
 }
