@@ -1,3 +1,4 @@
+use super::layout::C;
 use super::*;
 
 fn run(id: i64, verdict: RunVerdict) -> TrendRun {
