@@ -60,18 +60,93 @@ fn slo_classes(label: &str) -> (&'static str, &'static str) {
     }
 }
 
+impl Chart<'_> {
+    fn failed_at(&self, i: usize) -> bool {
+        self.failed.get(i).copied().unwrap_or(false)
+    }
+
+    fn regressed_at(&self, i: usize) -> bool {
+        self.regressed.get(i).copied().unwrap_or(false)
+    }
+}
+
+impl Line<'_> {
+    fn at(&self, i: usize) -> Option<f64> {
+        self.values.get(i).copied().flatten()
+    }
+}
+
+/// Where one chart's parts go, worked out once so the drawing steps below
+/// agree on every coordinate.
+struct Frame {
+    n: usize,
+    /// Height of the whole SVG: rotated x labels need more room.
+    h: f64,
+    left: f64,
+    top: f64,
+    /// Plot width and height.
+    pw: f64,
+    ph: f64,
+    /// The plot's bottom edge, where the x axis runs.
+    base: f64,
+    /// Width of one run's column.
+    band: f64,
+    scale: Scale,
+    /// Runs that get an x label, and whether the labels are rotated.
+    picked: Vec<usize>,
+    rotated: bool,
+}
+
+impl Frame {
+    fn fit(c: &Chart<'_>, on_scale: &[(&SloLine, f64)]) -> Frame {
+        let n = c.runs.len();
+        let scale = Scale::fit(
+            c.lines
+                .iter()
+                .flat_map(|l| l.values.iter().take(n).flatten().copied())
+                .chain(on_scale.iter().map(|(_, v)| *v)),
+        );
+        let (left, right) = (54.0, 14.0);
+        let top = if c.legend { 30.0 } else { 22.0 };
+        let pw = c.w - left - right;
+        let band = pw / n as f64;
+        let (picked, rotated, widest) = x_ticks(c.runs, band, if c.legend { 24.0 } else { 30.0 });
+        let bottom = label_room(rotated, widest);
+        let h = c.h + if rotated { bottom - 22.0 } else { 0.0 };
+        let ph = h - top - bottom;
+        Frame {
+            n,
+            h,
+            left,
+            top,
+            pw,
+            ph,
+            base: top + ph,
+            band,
+            scale,
+            picked,
+            rotated,
+        }
+    }
+
+    fn x(&self, i: usize) -> f64 {
+        self.left + (i as f64 + 0.5) * self.band
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.base - self.ph * self.scale.frac(v).clamp(0.0, 1.0)
+    }
+}
+
 /// The chart as an `<svg>` string, or `None` when there is nothing to draw.
 pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
     let n = c.runs.len();
-    let failed = |i: usize| c.failed.get(i).copied().unwrap_or(false);
-    let regressed = |i: usize| c.regressed.get(i).copied().unwrap_or(false);
-    let value = |l: &Line<'_>, i: usize| l.values.get(i).copied().flatten();
     let data_max = c
         .lines
         .iter()
         .flat_map(|l| l.values.iter().take(n).flatten().copied())
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    if n == 0 || (data_max.is_none() && !(0..n).any(failed)) {
+    if n == 0 || (data_max.is_none() && !(0..n).any(|i| c.failed_at(i))) {
         return None;
     }
     // A threshold far above every value would squash the lines into the
@@ -86,23 +161,7 @@ pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
             }
         }
     }
-    let scale = Scale::fit(
-        c.lines
-            .iter()
-            .flat_map(|l| l.values.iter().take(n).flatten().copied())
-            .chain(on_scale.iter().map(|(_, v)| *v)),
-    );
-    let (left, right) = (54.0, 14.0);
-    let top = if c.legend { 30.0 } else { 22.0 };
-    let pw = c.w - left - right;
-    let band = pw / n as f64;
-    let (picked, rotated, widest) = x_ticks(c.runs, band, if c.legend { 24.0 } else { 30.0 });
-    let bottom = label_room(rotated, widest);
-    let h = c.h + if rotated { bottom - 22.0 } else { 0.0 };
-    let ph = h - top - bottom;
-    let base = top + ph;
-    let x = |i: usize| left + (i as f64 + 0.5) * band;
-    let y = |v: f64| base - ph * scale.frac(v).clamp(0.0, 1.0);
+    let f = Frame::fit(c, &on_scale);
 
     let mut o = String::with_capacity(2048 + n * 40 * c.lines.len());
     let dense = if n > 200 { " class=\"dense\"" } else { "" };
@@ -110,25 +169,50 @@ pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
         o,
         "<svg xmlns=\"http://www.w3.org/2000/svg\"{dense} viewBox=\"0 0 {} {}\" role=\"img\">",
         C(c.w),
-        C(h)
+        C(f.h)
     );
-    // Grid and y ticks.
+    y_grid(&mut o, &f);
+    regression_bands(&mut o, c, &f);
+    slo_lines(&mut o, &on_scale, &f);
+    series(&mut o, c, &f);
+    slo_labels(&mut o, &on_scale, &off_scale, &f);
+    x_axis(&mut o, c, &f);
+    failures(&mut o, c, &f);
+    // Hover columns: a tooltip per run where they are wide enough to aim at.
+    if n <= HOVER_MAX_RUNS {
+        hover_columns(&mut o, c, &f);
+    }
+    if c.legend {
+        legend(
+            &mut o,
+            c,
+            f.left,
+            !on_scale.is_empty(),
+            (0..n).any(|i| c.regressed_at(i)),
+        );
+    }
+    o.push_str("</svg>");
+    Some(o)
+}
+
+/// Grid and y ticks, with the unit above them.
+fn y_grid(o: &mut String, f: &Frame) {
     o.push_str("<path class=\"grid\" d=\"");
-    let ticks = scale.ticks();
+    let ticks = f.scale.ticks();
     for &v in &ticks {
-        let _ = write!(o, "M{},{}H{}", C(left), C(y(v)), C(left + pw));
+        let _ = write!(o, "M{},{}H{}", C(f.left), C(f.y(v)), C(f.left + f.pw));
     }
     o.push_str("\"/>");
     for &v in &ticks {
         let _ = write!(
             o,
             "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            C(left - 6.0),
-            C(y(v) + 4.0),
+            C(f.left - 6.0),
+            C(f.y(v) + 4.0),
             tick_label(v)
         );
     }
-    let unit = if matches!(scale, Scale::Log { .. }) {
+    let unit = if matches!(f.scale, Scale::Log { .. }) {
         "ms (log)"
     } else {
         "ms"
@@ -136,36 +220,46 @@ pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
     let _ = write!(
         o,
         "<text class=\"tk\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{unit}</text>",
-        C(left - 6.0),
-        C(top - 10.0)
+        C(f.left - 6.0),
+        C(f.top - 10.0)
     );
-    // Regression bands behind everything else.
-    let band_w = band.max(3.0);
-    for i in (0..n).filter(|&i| regressed(i)) {
+}
+
+/// Regression bands, drawn first so they sit behind everything else.
+fn regression_bands(o: &mut String, c: &Chart<'_>, f: &Frame) {
+    let band_w = f.band.max(3.0);
+    for i in (0..f.n).filter(|&i| c.regressed_at(i)) {
         let _ = write!(
             o,
             "<rect class=\"band\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
-            C(x(i) - band_w / 2.0),
-            C(top),
+            C(f.x(i) - band_w / 2.0),
+            C(f.top),
             C(band_w),
-            C(ph)
+            C(f.ph)
         );
     }
-    // SLO lines.
-    for (s, v) in &on_scale {
+}
+
+fn slo_lines(o: &mut String, on_scale: &[(&SloLine, f64)], f: &Frame) {
+    for (s, v) in on_scale {
         let (cls, _) = slo_classes(&s.label);
         let _ = write!(
             o,
             "<path class=\"slo {cls}\" d=\"M{},{}H{}\"/>",
-            C(left),
-            C(y(*v)),
-            C(left + pw)
+            C(f.left),
+            C(f.y(*v)),
+            C(f.left + f.pw)
         );
     }
-    // Series: one path per line, gaps start a new subpath.
-    let all_dots = n <= DOTS_MAX_RUNS;
+}
+
+/// One path per line, gaps start a new subpath; then rings on the
+/// regressed runs' bounded percentiles.
+fn series(o: &mut String, c: &Chart<'_>, f: &Frame) {
+    let all_dots = f.n <= DOTS_MAX_RUNS;
+    let (x, y) = (|i: usize| f.x(i), |v: f64| f.y(v));
     for l in &c.lines {
-        let (line, dots) = series_path(n, |i| value(l, i), &x, &y, all_dots);
+        let (line, dots) = series_path(f.n, |i| l.at(i), &x, &y, all_dots);
         if !line.is_empty() {
             let _ = write!(o, "<path class=\"ln {}\" d=\"{line}\"/>", l.class);
         }
@@ -173,31 +267,34 @@ pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
             let _ = write!(o, "<path class=\"dt {}\" d=\"{dots}\"/>", l.class);
         }
     }
-    // Rings on the regressed runs' bounded percentiles.
-    for i in (0..n).filter(|&i| regressed(i)) {
+    for i in (0..f.n).filter(|&i| c.regressed_at(i)) {
         for l in c.ringed.iter().filter_map(|&k| c.lines.get(k)) {
-            if let Some(v) = value(l, i) {
+            if let Some(v) = l.at(i) {
                 let _ = write!(
                     o,
                     "<circle class=\"ring\" cx=\"{}\" cy=\"{}\" r=\"5.5\"/>",
-                    C(x(i)),
-                    C(y(v))
+                    C(f.x(i)),
+                    C(f.y(v))
                 );
             }
         }
     }
-    // SLO labels over the lines, nudged apart when thresholds are close.
-    let mut labels: Vec<(f64, &SloLine)> = on_scale.iter().map(|(s, v)| (y(*v), *s)).collect();
+}
+
+/// SLO labels over the lines, nudged apart when thresholds are close, and
+/// the names of those too far above the data to draw.
+fn slo_labels(o: &mut String, on_scale: &[(&SloLine, f64)], off_scale: &[&SloLine], f: &Frame) {
+    let mut labels: Vec<(f64, &SloLine)> = on_scale.iter().map(|(s, v)| (f.y(*v), *s)).collect();
     labels.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut last = f64::NEG_INFINITY;
     for (py, s) in labels {
-        let ly = (py - 4.0).max(last + 12.0).max(top + 10.0);
+        let ly = (py - 4.0).max(last + 12.0).max(f.top + 10.0);
         last = ly;
         let (_, tcls) = slo_classes(&s.label);
         let _ = write!(
             o,
             "<text class=\"slo-t {tcls}\" x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
-            C(left + pw - 4.0),
+            C(f.left + f.pw - 4.0),
             C(ly),
             t(&s.label)
         );
@@ -207,56 +304,61 @@ pub(super) fn chart(c: &Chart<'_>) -> Option<String> {
         let _ = write!(
             o,
             "<text class=\"slo-t toth\" x=\"{}\" y=\"{}\" text-anchor=\"end\">↑ {} (far above)</text>",
-            C(left + pw - 4.0),
-            C(top + 10.0),
+            C(f.left + f.pw - 4.0),
+            C(f.top + 10.0),
             names.join(", ")
         );
     }
-    // Axes and x labels.
+}
+
+/// Axes and x labels.
+fn x_axis(o: &mut String, c: &Chart<'_>, f: &Frame) {
     let _ = write!(
         o,
         "<path class=\"axis\" d=\"M{},{}V{}H{}\"/>",
-        C(left),
-        C(top),
-        C(base),
-        C(left + pw)
+        C(f.left),
+        C(f.top),
+        C(f.base),
+        C(f.left + f.pw)
     );
     o.push_str("<path class=\"axis\" d=\"");
-    for &i in &picked {
-        let _ = write!(o, "M{},{}v4", C(x(i)), C(base));
+    for &i in &f.picked {
+        let _ = write!(o, "M{},{}v4", C(f.x(i)), C(f.base));
     }
     o.push_str("\"/>");
-    x_labels(&mut o, c.runs, &picked, rotated, x, base, c.w);
-    // Failed verify steps: one path of dots, over the axis
-    // they sit on when the step got no response.
+    x_labels(o, c.runs, &f.picked, f.rotated, |i| f.x(i), f.base, c.w);
+}
+
+/// Failed verify steps: one path of dots, over the axis
+/// they sit on when the step got no response.
+fn failures(o: &mut String, c: &Chart<'_>, f: &Frame) {
     let mut fails = String::new();
-    for i in (0..n).filter(|&i| failed(i)) {
-        let py = c.lines.first().and_then(|l| value(l, i)).map_or(base, y);
-        let _ = write!(fails, "M{},{}h0", C(x(i)), C(py));
+    for i in (0..f.n).filter(|&i| c.failed_at(i)) {
+        let py = c
+            .lines
+            .first()
+            .and_then(|l| l.at(i))
+            .map_or(f.base, |v| f.y(v));
+        let _ = write!(fails, "M{},{}h0", C(f.x(i)), C(py));
     }
     if !fails.is_empty() {
         let _ = write!(o, "<path class=\"fl\" d=\"{fails}\"/>");
     }
-    // Hover columns: a tooltip per run where they are wide enough to aim at.
-    if n <= HOVER_MAX_RUNS {
-        for (i, run) in c.runs.iter().enumerate() {
-            let _ = write!(
-                o,
-                "<rect class=\"hov\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}\n{}</title></rect>",
-                C(left + i as f64 * band),
-                C(top),
-                C(band),
-                C(ph),
-                t(&run_tip(run)),
-                t(&(c.tip)(i))
-            );
-        }
+}
+
+fn hover_columns(o: &mut String, c: &Chart<'_>, f: &Frame) {
+    for (i, run) in c.runs.iter().enumerate() {
+        let _ = write!(
+            o,
+            "<rect class=\"hov\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}\n{}</title></rect>",
+            C(f.left + i as f64 * f.band),
+            C(f.top),
+            C(f.band),
+            C(f.ph),
+            t(&run_tip(run)),
+            t(&(c.tip)(i))
+        );
     }
-    if c.legend {
-        legend(&mut o, c, left, !on_scale.is_empty(), (0..n).any(regressed));
-    }
-    o.push_str("</svg>");
-    Some(o)
 }
 
 fn legend(o: &mut String, c: &Chart<'_>, left: f64, slo: bool, regressed: bool) {
