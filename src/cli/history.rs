@@ -190,7 +190,7 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
             let page = super::trend::page(store, limit as usize)
                 .await
                 .map_err(history_error)?;
-            report::write_file(&file, crate::report::trend::render(&page).as_bytes())
+            report::write_file(&file, crate::report::html::trend::render(&page).as_bytes())
                 .map_err(Error::internal)?;
             let _ = writeln!(out, "trend: {}", file.display());
             Ok(Exit::Passed)

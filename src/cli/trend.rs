@@ -1,6 +1,6 @@
 //! The data of `history trend`: stored runs grouped by fingerprint, their
 //! percentiles per request name and their verify steps, shaped for the
-//! page renderer ([`crate::report::trend`]). Read from the store's columns
+//! page renderer ([`crate::report::html::trend`]). Read from the store's columns
 //! only: no histogram is decoded, so a thousand runs draw in well under a
 //! second.
 
@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::history::store::RunRow;
 use crate::history::{HistoryError, RunKind, RunMeta, Store};
-use crate::report::trend::{
+use crate::report::html::trend::{
     LoadGroup, Percentiles, RequestTrend, RunVerdict, SloLine, StepPoint, StepTrend, TrendPage,
     TrendRun, VerifyTrend,
 };

@@ -20,7 +20,6 @@ pub mod junit;
 pub mod regress;
 pub mod schedule;
 pub mod summary;
-pub mod trend;
 pub mod write;
 
 use std::path::Path;
