@@ -1,0 +1,112 @@
+//! The checks of a command step.
+
+use std::collections::BTreeSet;
+
+use serde_saphyr::{Location, Spanned};
+
+use super::Validator;
+use super::field_at;
+use crate::scenario::model::{CommandLine, Step};
+
+impl Validator<'_> {
+    /// The checks of a command step: a runnable command line, variables
+    /// defined, and only the expectations a program's output can meet.
+    pub(super) fn command(
+        &mut self,
+        step: &Step,
+        cmd: &Spanned<CommandLine>,
+        at: Location,
+        defined: &BTreeSet<String>,
+    ) {
+        match &cmd.value {
+            CommandLine::Argv(argv) => {
+                if argv.first().is_none_or(|p| p.trim().is_empty()) {
+                    self.err(
+                        cmd.referenced,
+                        "`command` needs a program to run: `[program, arg, ...]`",
+                    );
+                }
+                if step.shell {
+                    self.err_near(
+                        at,
+                        r"\b(?P<at>shell)\s*:",
+                        "`shell: true` runs one string through `sh -c`: write `command` as a string, or drop `shell` to run the list as is",
+                    );
+                }
+            }
+            CommandLine::Shell(line) => {
+                if !step.shell {
+                    self.err(
+                        cmd.referenced,
+                        "`command` is a string: write it as a list (`[program, arg, ...]`), or add `shell: true` to run it through `sh -c`",
+                    );
+                } else if line.trim().is_empty() {
+                    self.err(cmd.referenced, "`command` must not be empty");
+                }
+            }
+        }
+        for part in cmd.value.parts() {
+            self.check_refs(part, cmd.referenced, defined);
+        }
+        for (k, v) in &step.env {
+            if k.is_empty() || k.contains('=') || k.contains('\0') {
+                self.err_near(
+                    at,
+                    r"\b(?P<at>env)\s*:",
+                    format!("invalid environment variable name `{k}`"),
+                );
+            }
+            self.check_refs(v, at, defined);
+        }
+        if let Some(c) = &step.cwd {
+            self.check_refs(c, at, defined);
+        }
+        if step.timeout.is_some_and(|d| d.0.is_zero()) {
+            self.err_near(at, &field_at("timeout"), "`timeout` must be more than 0");
+        }
+        if step.max_output == Some(0) {
+            self.err_near(
+                at,
+                &field_at("max_output"),
+                "`max_output` must be more than 0",
+            );
+        }
+        let ex = &step.expect;
+        let request_only = [
+            ("status", ex.status.is_some()),
+            ("max_latency", ex.max_latency.is_some()),
+            ("headers", !ex.headers.is_empty()),
+            ("body", !ex.body.is_empty()),
+            ("schema", ex.schema.is_some()),
+            ("metrics", !ex.metrics.is_empty()),
+            ("distinct", !ex.distinct.is_empty()),
+            ("repeat", step.repeat.is_some()),
+        ];
+        for (field, set) in request_only {
+            if set {
+                self.err_near(
+                    at,
+                    &format!(r"\b(?P<at>{field})\s*:"),
+                    format!("`{field}` applies to `request` steps; a command step expects `exit_code` and `lines`"),
+                );
+            }
+        }
+        if !step.capture.is_empty() {
+            self.err_near(
+                at,
+                r"\b(?P<at>capture)\s*:",
+                "a command step captures with named regex groups in `lines` (`(?P<name>...)`), not `capture`",
+            );
+        }
+        if let Some(code) = ex.exit_code.filter(|c| !(0..=255).contains(c)) {
+            self.err_near(
+                at,
+                &field_at("exit_code"),
+                format!("`exit_code: {code}` is outside 0..=255 (what a process can exit with)"),
+            );
+        }
+        for l in &ex.lines {
+            self.line_assert(l, at, defined);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Scenario-level numbers and durations: weight, defaults, SLOs and
+//! regression tolerances.
+
+use super::Validator;
+use super::field_at;
+use crate::scenario::model::Scenario;
+
+impl Validator<'_> {
+    /// Numbers and durations outside what makes sense, at scenario level.
+    pub(super) fn ranges(&mut self, sc: &Scenario) {
+        if sc.weight == 0 || sc.weight > MAX_WEIGHT {
+            let at = self.top_level("weight");
+            self.err_near_pos(
+                at,
+                &field_at("weight"),
+                format!("`weight: {}` is outside 1..={MAX_WEIGHT}", sc.weight),
+            );
+        }
+        let defaults = self.top_level("defaults");
+        for (field, d) in [
+            ("timeout", sc.defaults.timeout),
+            ("max_latency", sc.defaults.max_latency),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) && defaults.0 > 0 {
+                self.err_near_pos(
+                    defaults,
+                    &field_at(field),
+                    format!("`{field}` must be more than 0"),
+                );
+            }
+        }
+        let slo_at = self.top_level("slo");
+        for (name, slo) in &sc.slo {
+            let name_at =
+                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
+                    .ok()
+                    .and_then(|re| self.src.find_from(slo_at.0, slo_at.1, &re))
+                    .unwrap_or(slo_at);
+            for (field, d) in [
+                ("p50", slo.p50),
+                ("p90", slo.p90),
+                ("p95", slo.p95),
+                ("p99", slo.p99),
+                ("max", slo.max),
+            ] {
+                if d.is_some_and(|d| d.0.is_zero()) {
+                    self.err_near_pos(
+                        name_at,
+                        &field_at(field),
+                        format!(
+                            "slo `{name}`: `{field}` must be more than 0 (no request takes no time)"
+                        ),
+                    );
+                }
+            }
+            if let Some(r) = slo.min_rps.filter(|r| !r.is_finite() || *r < 0.0) {
+                self.err_near_pos(
+                    name_at,
+                    &field_at("min_rps"),
+                    format!("slo `{name}`: `min_rps: {r}` must be a finite number, 0 or more"),
+                );
+            }
+        }
+        // Regression tolerances: checked here so a typo is a positioned
+        // error before anything is sent, not a fallback to the defaults.
+        use crate::measure::metric::{Metric, parse_tolerance};
+        let regress_at = self.top_level("regress");
+        for (name, metrics) in &sc.regress {
+            let name_at =
+                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
+                    .ok()
+                    .and_then(|re| self.src.find_from(regress_at.0, regress_at.1, &re))
+                    .unwrap_or(regress_at);
+            for (metric, tol) in metrics {
+                let problem = match Metric::parse(metric).and_then(Metric::as_tolerance) {
+                    None => Some(format!(
+                        "regress `{name}`: unknown metric `{metric}` (expected p50, p95, p99, error_rate or rate)"
+                    )),
+                    Some(m) => parse_tolerance(m, tol, crate::scenario::values::parse_duration)
+                        .err()
+                        .map(|e| format!("regress `{name}`: `{metric}`: {e}")),
+                };
+                if let Some(msg) = problem {
+                    self.err_near_pos(name_at, &field_at(metric), msg);
+                }
+            }
+        }
+    }
+}
+
+/// Highest load-test weight: weights expand into a schedule of that many
+/// slots per round.
+const MAX_WEIGHT: u32 = 1_000;
