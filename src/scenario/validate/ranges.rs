@@ -31,11 +31,7 @@ impl Validator<'_> {
         }
         let slo_at = self.top_level("slo");
         for (name, slo) in &sc.slo {
-            let name_at =
-                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
-                    .ok()
-                    .and_then(|re| self.src.find_from(slo_at.0, slo_at.1, &re))
-                    .unwrap_or(slo_at);
+            let name_at = self.key_at(slo_at, name);
             for (field, d) in [
                 ("p50", slo.p50),
                 ("p90", slo.p90),
@@ -66,11 +62,7 @@ impl Validator<'_> {
         use crate::measure::metric::{Metric, parse_tolerance};
         let regress_at = self.top_level("regress");
         for (name, metrics) in &sc.regress {
-            let name_at =
-                regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(name)))
-                    .ok()
-                    .and_then(|re| self.src.find_from(regress_at.0, regress_at.1, &re))
-                    .unwrap_or(regress_at);
+            let name_at = self.key_at(regress_at, name);
             for (metric, tol) in metrics {
                 let problem = match Metric::parse(metric).and_then(Metric::as_tolerance) {
                     None => Some(format!(
@@ -85,6 +77,16 @@ impl Validator<'_> {
                 }
             }
         }
+    }
+
+    /// Where `key` (quoted or not) of the map that starts at `map` is
+    /// written; `map` itself when it is not found. SLOs and tolerances are
+    /// plain maps, so the model keeps no position of their keys.
+    fn key_at(&self, map: (u64, u64), key: &str) -> (u64, u64) {
+        regex::Regex::new(&format!(r#"(?P<at>["']?{}["']?)\s*:"#, regex::escape(key)))
+            .ok()
+            .and_then(|re| self.src.find_from(map.0, map.1, &re))
+            .unwrap_or(map)
     }
 }
 
