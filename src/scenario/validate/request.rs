@@ -82,9 +82,8 @@ impl Validator<'_> {
             self.check_refs(&b.value, b.referenced, defined);
         }
         if let (Some(j), Some(b)) = (&req.json, &req.body) {
-            self.err_near(
+            self.err(
                 b.referenced,
-                r"(?P<at>\S)",
                 format!(
                     "a request has either `json` or `body`, not both (`json` is at line {})",
                     j.referenced.line()
