@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use super::values::{HumanDuration, JsonPathExpr, MetricSelector, Pattern, StatusSpec};
 
@@ -25,7 +25,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Scenario {
     /// Format version (currently 1).
     #[serde(default = "default_version")]
-    pub version: u32,
+    #[schemars(with = "u32")]
+    pub version: Spanned<u32>,
     /// Name shown in reports; also the JUnit test suite name.
     pub name: String,
     #[serde(default)]
@@ -82,8 +83,8 @@ fn default_weight() -> u32 {
     1
 }
 
-fn default_version() -> u32 {
-    FORMAT_VERSION
+fn default_version() -> Spanned<u32> {
+    Spanned::new(FORMAT_VERSION, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

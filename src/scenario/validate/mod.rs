@@ -91,16 +91,14 @@ impl<'a> Validator<'a> {
         sc: &Scenario,
         cli_vars: &BTreeSet<String>,
     ) -> Result<Schemas, Vec<ScenarioError>> {
-        if sc.version != FORMAT_VERSION {
-            let msg = format!(
-                "scenario format version {} is not supported (this postdeploy reads version {FORMAT_VERSION})",
-                sc.version
+        if sc.version.value != FORMAT_VERSION {
+            self.err(
+                sc.version.referenced,
+                format!(
+                    "scenario format version {} is not supported (this postdeploy reads version {FORMAT_VERSION})",
+                    sc.version.value
+                ),
             );
-            let re = regex::Regex::new(r"^version\s*:\s*(?P<at>\S)").expect("static regex");
-            match self.src.find_from(1, 1, &re) {
-                Some((line, column)) => self.errors.push(self.src.error_at_line(line, column, msg)),
-                None => self.errors.push(self.src.error_whole(msg)),
-            }
         }
         if sc.name.trim().is_empty() {
             self.errors
