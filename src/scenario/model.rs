@@ -143,7 +143,8 @@ pub struct Step {
     /// Most bytes kept of each of stdout and stderr (default 10 MiB); the
     /// rest is read and dropped, so a flood cannot exhaust memory.
     #[serde(default)]
-    pub max_output: Option<u64>,
+    #[schemars(with = "Option<u64>")]
+    pub max_output: Option<Spanned<u64>>,
     #[serde(default)]
     pub expect: Expect,
     /// Values to remember for later steps: a JSONPath into the JSON body,
@@ -235,7 +236,8 @@ pub struct Expect {
     pub distinct: Vec<DistinctAssert>,
     /// Command steps: the exit code the program must end with (0..=255).
     #[serde(default)]
-    pub exit_code: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub exit_code: Option<Spanned<i64>>,
     /// Command steps: assertions on the lines the program printed.
     #[serde(default)]
     pub lines: Vec<LineAssert>,

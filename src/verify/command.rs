@@ -48,7 +48,10 @@ pub(super) fn render(step: &Step, cmd: &CommandLine, scope: &Scope) -> Result<Sp
         env,
         cwd,
         timeout: step.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-        max_output: step.max_output.unwrap_or(DEFAULT_MAX_OUTPUT),
+        max_output: step
+            .max_output
+            .as_ref()
+            .map_or(DEFAULT_MAX_OUTPUT, |m| m.value),
     })
 }
 

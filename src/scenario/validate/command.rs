@@ -64,12 +64,8 @@ impl Validator<'_> {
         if step.timeout.is_some_and(|d| d.0.is_zero()) {
             self.err_near(at, &field_at("timeout"), "`timeout` must be more than 0");
         }
-        if step.max_output == Some(0) {
-            self.err_near(
-                at,
-                &field_at("max_output"),
-                "`max_output` must be more than 0",
-            );
+        if let Some(m) = step.max_output.as_ref().filter(|m| m.value == 0) {
+            self.err(m.referenced, "`max_output` must be more than 0");
         }
         let ex = &step.expect;
         let request_only = [
@@ -98,11 +94,17 @@ impl Validator<'_> {
                 "a command step captures with named regex groups in `lines` (`(?P<name>...)`), not `capture`",
             );
         }
-        if let Some(code) = ex.exit_code.filter(|c| !(0..=255).contains(c)) {
-            self.err_near(
-                at,
-                &field_at("exit_code"),
-                format!("`exit_code: {code}` is outside 0..=255 (what a process can exit with)"),
+        if let Some(code) = ex
+            .exit_code
+            .as_ref()
+            .filter(|c| !(0..=255).contains(&c.value))
+        {
+            self.err(
+                code.referenced,
+                format!(
+                    "`exit_code: {}` is outside 0..=255 (what a process can exit with)",
+                    code.value
+                ),
             );
         }
         for l in &ex.lines {
