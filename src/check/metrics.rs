@@ -133,7 +133,7 @@ fn sample(
     scope: &Scope,
 ) -> AssertionResult {
     let now = expo.sum(sel);
-    let Some(var) = &m.delta_from else {
+    let Some(var) = m.delta_from.as_ref().map(|v| &v.value) else {
         let Some(value) = now else {
             let what = match expo.family(&sel.metric) {
                 Some(f) if f.samples.is_empty() => "family declared but has no samples".to_string(),
@@ -212,7 +212,7 @@ fn histogram(
     let mut subject = subject;
     let mut reset = None;
     let windowed;
-    let source = match &m.delta_from {
+    let source = match m.delta_from.as_ref().map(|v| &v.value) {
         None => expo,
         Some(var) => {
             subject = format!("{subject} since {var}");
@@ -267,7 +267,7 @@ fn histogram(
         .filter(|g| !g.value.is_nan() && g.observations > 0.0)
         .collect();
     if groups.is_empty() {
-        let what = match &m.delta_from {
+        let what = match m.delta_from.as_ref().map(|v| &v.value) {
             Some(var) => format!("histogram has no observations since `{var}`"),
             None => "histogram has no observations".to_string(),
         };

@@ -418,7 +418,8 @@ pub struct MetricAssert {
     /// reading than the capture means the server restarted: the increase is
     /// then what it counted since the restart, and the report says so.
     #[serde(default)]
-    pub delta_from: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub delta_from: Option<Spanned<String>>,
     /// For `histogram`: a quantile over fewer observations than this
     /// (default 20) says little (one slow first query is the p95 of ten);
     /// such a group is inconclusive, reported as a warning, not a failure.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_saphyr::Location;
+use serde_saphyr::{Location, Spanned};
 
 use super::Validator;
 use super::field_at;
@@ -215,12 +215,15 @@ impl Validator<'_> {
         if (m.sample.is_some() || m.histogram.is_some()) && !has_op {
             self.err(at, "a `sample` or `histogram` assertion needs a comparison (equals, lt, le, gt, ge, not_equals)");
         }
-        if let Some(v) = &m.delta_from {
-            let near = format!(r#"\bdelta_from\s*:\s*(?P<at>["']?{})"#, regex::escape(v));
+        if let Some(Spanned {
+            value: v,
+            referenced: v_at,
+            ..
+        }) = &m.delta_from
+        {
             if m.sample.is_none() && m.histogram.is_none() {
-                self.err_near(
-                    at,
-                    &near,
+                self.err(
+                    *v_at,
                     "`delta_from` applies to `sample` and `histogram` only",
                 );
             } else if !defined.contains(v) {
@@ -232,9 +235,8 @@ impl Validator<'_> {
                         defined.iter().cloned().collect::<Vec<_>>().join(", ")
                     )
                 };
-                self.err_near(
-                    at,
-                    &near,
+                self.err(
+                    *v_at,
                     format!(
                         "`delta_from: {v}` names no variable captured by an earlier step ({known})"
                     ),
