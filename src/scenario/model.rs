@@ -117,7 +117,8 @@ pub struct Step {
     /// Send the request this many times and check every answer; `distinct`
     /// assertions look across all of them.
     #[serde(default)]
-    pub repeat: Option<u32>,
+    #[schemars(with = "Option<u32>")]
+    pub repeat: Option<Spanned<u32>>,
     /// An HTTP request; a step has either `request` or `command`.
     #[serde(default)]
     pub request: Option<Request>,

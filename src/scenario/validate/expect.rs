@@ -15,7 +15,7 @@ impl Validator<'_> {
     /// expectation is reported by `request`/`command` and still checked here.
     pub(super) fn expect(&mut self, step: &Step, at: Location, defined: &BTreeSet<String>) {
         let ex = &step.expect;
-        if !ex.distinct.is_empty() && step.repeat.unwrap_or(1) < 2 {
+        if !ex.distinct.is_empty() && step.repeat.as_ref().map_or(1, |r| r.value) < 2 {
             self.err_near(
                 at,
                 r"\b(?P<at>distinct)\s*:",
@@ -24,7 +24,7 @@ impl Validator<'_> {
         }
         for d in &ex.distinct {
             use crate::scenario::model::Count::Number;
-            let repeat = step.repeat.unwrap_or(1);
+            let repeat = step.repeat.as_ref().map_or(1, |r| r.value);
             match (&d.at_least, &d.at_most) {
                 (Some(Number(lo)), _) if *lo > repeat && repeat >= 2 => self.err_near(
                     at,

@@ -53,11 +53,10 @@ impl Validator<'_> {
                 );
             }
         }
-        if let Some(n) = step.repeat.filter(|&n| n > MAX_REPEAT) {
-            self.err_near(
-                at,
-                &field_at("repeat"),
-                format!("`repeat: {n}` is more than the most allowed, {MAX_REPEAT}: a gate must not hammer the target"),
+        if let Some(n) = step.repeat.as_ref().filter(|n| n.value > MAX_REPEAT) {
+            self.err(
+                n.referenced,
+                format!("`repeat: {}` is more than the most allowed, {MAX_REPEAT}: a gate must not hammer the target", n.value),
             );
         }
         if req.path.value.trim().is_empty() {

@@ -42,7 +42,7 @@ impl Validator<'_> {
                 "a step needs `request` (an HTTP request) or `command` (a local program)",
             ),
         }
-        if step.repeat == Some(0) {
+        if step.repeat.as_ref().is_some_and(|r| r.value == 0) {
             self.err(at, "`repeat` must be at least 1");
         }
         self.expect(step, at, defined);
