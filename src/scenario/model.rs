@@ -67,7 +67,8 @@ pub struct Scenario {
     pub local_only: bool,
     /// Relative share of load-test users running this scenario.
     #[serde(default = "default_weight")]
-    pub weight: u32,
+    #[schemars(with = "u32")]
+    pub weight: Spanned<u32>,
     /// Service-level objectives evaluated by `postdeploy load`, keyed by
     /// request name (a step name) or `"*"` for the whole run.
     #[serde(default)]
@@ -79,8 +80,8 @@ pub struct Scenario {
     pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-fn default_weight() -> u32 {
-    1
+fn default_weight() -> Spanned<u32> {
+    Spanned::new(1, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 fn default_version() -> Spanned<u32> {

@@ -8,12 +8,11 @@ use crate::scenario::model::Scenario;
 impl Validator<'_> {
     /// Numbers and durations outside what makes sense, at scenario level.
     pub(super) fn ranges(&mut self, sc: &Scenario) {
-        if sc.weight == 0 || sc.weight > MAX_WEIGHT {
-            let at = self.top_level("weight");
-            self.err_near_pos(
-                at,
-                &field_at("weight"),
-                format!("`weight: {}` is outside 1..={MAX_WEIGHT}", sc.weight),
+        let weight = &sc.weight;
+        if weight.value == 0 || weight.value > MAX_WEIGHT {
+            self.err(
+                weight.referenced,
+                format!("`weight: {}` is outside 1..={MAX_WEIGHT}", weight.value),
             );
         }
         let defaults = self.top_level("defaults");
