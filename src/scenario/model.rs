@@ -141,7 +141,8 @@ pub struct Step {
     /// How long `command` may run (default 60s); then its whole process
     /// group is killed and the step is an error.
     #[serde(default)]
-    pub timeout: Option<HumanDuration>,
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
     /// Most bytes kept of each of stdout and stderr (default 10 MiB); the
     /// rest is read and dropped, so a flood cannot exhaust memory.
     #[serde(default)]

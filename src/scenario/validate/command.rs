@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use serde_saphyr::{Location, Spanned};
 
 use super::Validator;
-use super::field_at;
 use crate::scenario::model::{CommandLine, Step};
 
 impl Validator<'_> {
@@ -61,8 +60,8 @@ impl Validator<'_> {
         if let Some(c) = &step.cwd {
             self.check_refs(c, at, defined);
         }
-        if step.timeout.is_some_and(|d| d.0.is_zero()) {
-            self.err_near(at, &field_at("timeout"), "`timeout` must be more than 0");
+        if let Some(t) = step.timeout.as_ref().filter(|t| t.value.0.is_zero()) {
+            self.err(t.referenced, "`timeout` must be more than 0");
         }
         if let Some(m) = step.max_output.as_ref().filter(|m| m.value == 0) {
             self.err(m.referenced, "`max_output` must be more than 0");
