@@ -35,7 +35,7 @@ pub struct Judged {
 
 pub fn judge(expect: &Expect, out: &Output, scope: &Scope) -> Judged {
     let mut j = Judged::default();
-    if let Some(want) = expect.exit_code {
+    if let Some(want) = expect.exit_code.as_ref().map(|c| c.value) {
         let actual = match (out.exit_code, out.signal) {
             (Some(c), _) => c.to_string(),
             (None, Some(s)) => format!("killed by signal {s}"),

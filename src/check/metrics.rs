@@ -145,7 +145,7 @@ fn sample(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
     let (m, expo, scope) = (ask.m, ask.expo, ask.scope);
     let (subject, expected) = (ask.subject, ask.expected);
     let now = expo.sum(sel);
-    let Some(var) = &m.delta_from else {
+    let Some(var) = m.delta_from.as_ref().map(|v| &v.value) else {
         let Some(value) = now else {
             let what = match expo.family(&sel.metric) {
                 Some(f) if f.samples.is_empty() => "family declared but has no samples".to_string(),
@@ -219,7 +219,7 @@ fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
     let mut subject = subject;
     let mut reset = None;
     let windowed;
-    let source = match &m.delta_from {
+    let source = match m.delta_from.as_ref().map(|v| &v.value) {
         None => expo,
         Some(var) => {
             subject = format!("{subject} since {var}");
@@ -274,7 +274,7 @@ fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
         .filter(|g| !g.value.is_nan() && g.observations > 0.0)
         .collect();
     if groups.is_empty() {
-        let what = match &m.delta_from {
+        let what = match m.delta_from.as_ref().map(|v| &v.value) {
             Some(var) => format!("histogram has no observations since `{var}`"),
             None => "histogram has no observations".to_string(),
         };

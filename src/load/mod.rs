@@ -183,7 +183,7 @@ impl LoadOptions {
                     name: l.scenario.name.clone(),
                     file: l.path.display().to_string(),
                     sha256: l.sha256.clone(),
-                    weight: l.scenario.weight,
+                    weight: l.scenario.weight.value,
                 })
                 .collect(),
             regress: {

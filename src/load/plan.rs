@@ -137,7 +137,7 @@ pub fn compile(
             .collect();
         plans.push(ScenarioPlan {
             name: sc.name.clone(),
-            weight: sc.weight.max(1),
+            weight: sc.weight.value.max(1),
             loaded: (*l).clone(),
             base,
             steps,

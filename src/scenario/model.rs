@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use super::values::{HumanDuration, JsonPathExpr, MetricSelector, Pattern, StatusSpec};
 
@@ -25,7 +25,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct Scenario {
     /// Format version (currently 1).
     #[serde(default = "default_version")]
-    pub version: u32,
+    #[schemars(with = "u32")]
+    pub version: Spanned<u32>,
     /// Name shown in reports; also the JUnit test suite name.
     pub name: String,
     #[serde(default)]
@@ -66,7 +67,8 @@ pub struct Scenario {
     pub local_only: bool,
     /// Relative share of load-test users running this scenario.
     #[serde(default = "default_weight")]
-    pub weight: u32,
+    #[schemars(with = "u32")]
+    pub weight: Spanned<u32>,
     /// Service-level objectives evaluated by `postdeploy load`, keyed by
     /// request name (a step name) or `"*"` for the whole run.
     #[serde(default)]
@@ -78,12 +80,12 @@ pub struct Scenario {
     pub regress: BTreeMap<String, BTreeMap<String, String>>,
 }
 
-fn default_weight() -> u32 {
-    1
+fn default_weight() -> Spanned<u32> {
+    Spanned::new(1, Location::UNKNOWN, Location::UNKNOWN)
 }
 
-fn default_version() -> u32 {
-    FORMAT_VERSION
+fn default_version() -> Spanned<u32> {
+    Spanned::new(FORMAT_VERSION, Location::UNKNOWN, Location::UNKNOWN)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -116,7 +118,8 @@ pub struct Step {
     /// Send the request this many times and check every answer; `distinct`
     /// assertions look across all of them.
     #[serde(default)]
-    pub repeat: Option<u32>,
+    #[schemars(with = "Option<u32>")]
+    pub repeat: Option<Spanned<u32>>,
     /// An HTTP request; a step has either `request` or `command`.
     #[serde(default)]
     pub request: Option<Request>,
@@ -138,11 +141,13 @@ pub struct Step {
     /// How long `command` may run (default 60s); then its whole process
     /// group is killed and the step is an error.
     #[serde(default)]
-    pub timeout: Option<HumanDuration>,
+    #[schemars(with = "Option<HumanDuration>")]
+    pub timeout: Option<Spanned<HumanDuration>>,
     /// Most bytes kept of each of stdout and stderr (default 10 MiB); the
     /// rest is read and dropped, so a flood cannot exhaust memory.
     #[serde(default)]
-    pub max_output: Option<u64>,
+    #[schemars(with = "Option<u64>")]
+    pub max_output: Option<Spanned<u64>>,
     #[serde(default)]
     pub expect: Expect,
     /// Values to remember for later steps: a JSONPath into the JSON body,
@@ -234,7 +239,8 @@ pub struct Expect {
     pub distinct: Vec<DistinctAssert>,
     /// Command steps: the exit code the program must end with (0..=255).
     #[serde(default)]
-    pub exit_code: Option<i64>,
+    #[schemars(with = "Option<i64>")]
+    pub exit_code: Option<Spanned<i64>>,
     /// Command steps: assertions on the lines the program printed.
     #[serde(default)]
     pub lines: Vec<LineAssert>,
@@ -415,7 +421,8 @@ pub struct MetricAssert {
     /// reading than the capture means the server restarted: the increase is
     /// then what it counted since the restart, and the report says so.
     #[serde(default)]
-    pub delta_from: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub delta_from: Option<Spanned<String>>,
     /// For `histogram`: a quantile over fewer observations than this
     /// (default 20) says little (one slow first query is the p95 of ten);
     /// such a group is inconclusive, reported as a warning, not a failure.

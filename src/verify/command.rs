@@ -47,8 +47,11 @@ pub(super) fn render(step: &Step, cmd: &CommandLine, scope: &Scope) -> Result<Sp
         argv,
         env,
         cwd,
-        timeout: step.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-        max_output: step.max_output.unwrap_or(DEFAULT_MAX_OUTPUT),
+        timeout: step.timeout.as_ref().map_or(DEFAULT_TIMEOUT, |d| d.value.0),
+        max_output: step
+            .max_output
+            .as_ref()
+            .map_or(DEFAULT_MAX_OUTPUT, |m| m.value),
     })
 }
 

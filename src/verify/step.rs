@@ -115,7 +115,7 @@ pub async fn execute(
     report.method = prepared.method.to_string();
     report.url = redact(prepared.url.as_str(), &secrets);
     report.request_excerpt = request_excerpt(&prepared, &secrets);
-    let times = step.repeat.unwrap_or(1).max(1);
+    let times = step.repeat.as_ref().map_or(1, |r| r.value).max(1);
     let mut responses: Vec<Response> = Vec::new();
     let ctx = Context {
         scope,
