@@ -7,6 +7,10 @@
 //! `tests/bundled_load.rs` and `tests/regression.rs` (load latency, with
 //! their own runs taking turns) and `tests/command_steps.rs` (the peak RSS
 //! of every child of the test process, and a global tracing subscriber).
+//!
+//! This binary uses every helper in `tests/support`, so the helpers carry no
+//! `allow(dead_code)`: one no module uses any more is a warning here. The
+//! three binaries above use a few and allow the rest.
 
 #[path = "../support/mod.rs"]
 mod support;
