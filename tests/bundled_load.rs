@@ -10,6 +10,9 @@
 //!
 //! Slow (~90 s): ten real runs. PostgreSQL comes from `TEST_DATABASE_URL`.
 
+// The helpers are shared with tests/it, which uses all of them; this
+// binary uses a few.
+#[allow(dead_code)]
 mod support;
 
 use serde_json::{Value, json};

@@ -3,6 +3,9 @@
 //! Jenkins schema, the JSON report read back, and processes looked up in
 //! /proc afterwards.
 
+// The helpers are shared with tests/it, which uses all of them; this
+// binary uses a few.
+#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};

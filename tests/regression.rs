@@ -3,6 +3,9 @@
 //! injects a known slowdown, and the history lives in real SQLite files and
 //! a real PostgreSQL database.
 
+// The helpers are shared with tests/it, which uses all of them; this
+// binary uses a few.
+#[allow(dead_code)]
 mod support;
 
 use std::path::{Path, PathBuf};

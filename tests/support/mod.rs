@@ -2,8 +2,6 @@
 //! `postdeploy` binary, start the real backend (SQLite or a fresh PostgreSQL
 //! database), and drive the backend's fault-injection lab over HTTP.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
