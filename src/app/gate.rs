@@ -193,7 +193,11 @@ impl Gate {
         if self.choice == Choice::None {
             return Ok(None);
         }
-        if !crate::measure::StopReason::covered_plan(&current.meta.stopped_by) {
+        if !current
+            .meta
+            .stop()
+            .is_some_and(crate::measure::StopReason::covered_plan)
+        {
             return Ok(Some(Regression::first_run(
                 "none".into(),
                 format!(

@@ -201,7 +201,7 @@ async fn action(store: &Store, action: HistoryAction) -> Result<Exit, Error> {
 use crate::report;
 
 fn verdict_word(m: &history::RunMeta) -> &'static str {
-    if m.stopped_by.starts_with("sig") {
+    if m.stop().is_some_and(|s| s.signal().is_some()) {
         "stopped"
     } else if m.regressed {
         "regressed"

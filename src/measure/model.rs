@@ -49,13 +49,23 @@ pub enum StopReason {
 }
 
 impl StopReason {
-    /// Whether a run whose `stopped_by` is `key` covered what it was asked
-    /// to (its duration or its request cap), so that it may be compared
-    /// with runs that did. The history keeps the key as text; anything
-    /// else (a signal's name) did not.
-    pub fn covered_plan(key: &str) -> bool {
-        let finished = [StopReason::Duration, StopReason::MaxRequests];
-        finished.iter().any(|r| key == r.key()) || key.starts_with(StopReason::Duration.key())
+    /// Whether the run covered what it was asked to (its duration or its
+    /// request cap), so that it may be compared with runs that did, and
+    /// may become a baseline.
+    pub fn covered_plan(self) -> bool {
+        matches!(self, StopReason::Duration | StopReason::MaxRequests)
+    }
+
+    /// The reason back from its [`key`](Self::key), as the run directory
+    /// and the history keep it; None for a key no postdeploy wrote.
+    pub fn from_key(key: &str) -> Option<StopReason> {
+        match key {
+            "duration" => Some(StopReason::Duration),
+            "max_requests" => Some(StopReason::MaxRequests),
+            "sigint" => Some(StopReason::Interrupted(Signal::Sigint)),
+            "sigterm" => Some(StopReason::Interrupted(Signal::Sigterm)),
+            _ => None,
+        }
     }
 
     /// The `stopped_by` value of the JSON reports.
@@ -454,3 +464,25 @@ pub struct ScheduleStats {
 /// A generator using more than this share of its cores is flagged: its
 /// figures may measure itself rather than the server.
 pub const CPU_SATURATED: f64 = 0.90;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The history and the run directory store the key as text; every key
+    /// postdeploy writes must read back as the reason it came from.
+    #[test]
+    fn every_stop_reason_reads_back_from_its_key() {
+        for r in [
+            StopReason::Duration,
+            StopReason::MaxRequests,
+            StopReason::Interrupted(Signal::Sigint),
+            StopReason::Interrupted(Signal::Sigterm),
+        ] {
+            assert_eq!(StopReason::from_key(r.key()), Some(r));
+        }
+        assert_eq!(StopReason::from_key("duration reached"), None);
+        assert!(StopReason::Duration.covered_plan());
+        assert!(!StopReason::Interrupted(Signal::Sigint).covered_plan());
+    }
+}

@@ -13,7 +13,7 @@ pub mod fingerprint;
 
 use crate::measure::Sparse;
 pub use crate::measure::codec::{decode, decode_blocks, encode, encode_blocks};
-use crate::measure::{Measurements, Settings};
+use crate::measure::{Measurements, Settings, StopReason};
 pub use fingerprint::Fingerprint;
 
 /// Interval histograms are coarsened to at most this many blocks per run:
@@ -69,9 +69,13 @@ impl RunMeta {
     /// SLOs, regressed or was interrupted must not become the yardstick
     /// that lets the next bad deploy through.
     pub fn accepted(&self) -> bool {
-        self.passed
-            && !self.regressed
-            && matches!(self.stopped_by.as_str(), "duration" | "max_requests")
+        self.passed && !self.regressed && self.stop().is_some_and(StopReason::covered_plan)
+    }
+
+    /// What stopped the run; `stopped_by` stays text because it is stored
+    /// as text, and is read back here, once, for every decision on it.
+    pub fn stop(&self) -> Option<StopReason> {
+        StopReason::from_key(&self.stopped_by)
     }
 
     /// The x-axis label of a run: its deploy id, else its short commit,
