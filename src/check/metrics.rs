@@ -108,6 +108,7 @@ pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> Ass
     }
     let ask = Ask {
         m,
+        since: m.delta_from.as_ref().map(|v| v.value.as_str()),
         expected: expected_text(m),
         subject,
         expo,
@@ -133,6 +134,8 @@ pub(super) fn assert(m: &MetricAssert, obs: &Observed<'_>, scope: &Scope) -> Ass
 /// the result, and what it is answered from.
 struct Ask<'a> {
     m: &'a MetricAssert,
+    /// The captured variable a `delta_from` assertion counts from.
+    since: Option<&'a str>,
     subject: String,
     expected: String,
     expo: &'a Exposition,
@@ -142,10 +145,10 @@ struct Ask<'a> {
 /// A counter's sum, or its increase since a captured value (reset-aware:
 /// a restart can never make the delta negative).
 fn sample(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
-    let (m, expo, scope) = (ask.m, ask.expo, ask.scope);
+    let (m, since, expo, scope) = (ask.m, ask.since, ask.expo, ask.scope);
     let (subject, expected) = (ask.subject, ask.expected);
     let now = expo.sum(sel);
-    let Some(var) = m.delta_from.as_ref().map(|v| &v.value) else {
+    let Some(var) = since else {
         let Some(value) = now else {
             let what = match expo.family(&sel.metric) {
                 Some(f) if f.samples.is_empty() => "family declared but has no samples".to_string(),
@@ -210,7 +213,7 @@ fn group_name(labels: &[(String, String)]) -> String {
 /// with fewer than `min_samples` observations are inconclusive: a warning,
 /// never a failure.
 fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
-    let (m, expo, scope) = (ask.m, ask.expo, ask.scope);
+    let (m, since, expo, scope) = (ask.m, ask.since, ask.expo, ask.scope);
     let (subject, expected) = (ask.subject, ask.expected);
     let q = m.quantile.unwrap_or(0.5);
     let by: Vec<&str> = m.by.iter().map(String::as_str).collect();
@@ -219,7 +222,7 @@ fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
     let mut subject = subject;
     let mut reset = None;
     let windowed;
-    let source = match m.delta_from.as_ref().map(|v| &v.value) {
+    let source = match since {
         None => expo,
         Some(var) => {
             subject = format!("{subject} since {var}");
@@ -274,7 +277,7 @@ fn histogram(ask: Ask<'_>, sel: &Selector) -> AssertionResult {
         .filter(|g| !g.value.is_nan() && g.observations > 0.0)
         .collect();
     if groups.is_empty() {
-        let what = match m.delta_from.as_ref().map(|v| &v.value) {
+        let what = match since {
             Some(var) => format!("histogram has no observations since `{var}`"),
             None => "histogram has no observations".to_string(),
         };

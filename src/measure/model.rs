@@ -59,14 +59,17 @@ impl StopReason {
     /// The reason back from its [`key`](Self::key), as the run directory
     /// and the history keep it; None for a key no postdeploy wrote.
     pub fn from_key(key: &str) -> Option<StopReason> {
-        match key {
-            "duration" => Some(StopReason::Duration),
-            "max_requests" => Some(StopReason::MaxRequests),
-            "sigint" => Some(StopReason::Interrupted(Signal::Sigint)),
-            "sigterm" => Some(StopReason::Interrupted(Signal::Sigterm)),
-            _ => None,
-        }
+        StopReason::ALL.into_iter().find(|r| r.key() == key)
     }
+
+    /// Every reason a run can stop for, so a key is read back through
+    /// [`key`](Self::key) itself rather than a second spelling of it.
+    pub const ALL: [StopReason; 4] = [
+        StopReason::Duration,
+        StopReason::MaxRequests,
+        StopReason::Interrupted(Signal::Sigint),
+        StopReason::Interrupted(Signal::Sigterm),
+    ];
 
     /// The `stopped_by` value of the JSON reports.
     pub fn key(self) -> &'static str {
@@ -473,14 +476,12 @@ mod tests {
     /// postdeploy writes must read back as the reason it came from.
     #[test]
     fn every_stop_reason_reads_back_from_its_key() {
-        for r in [
-            StopReason::Duration,
-            StopReason::MaxRequests,
-            StopReason::Interrupted(Signal::Sigint),
-            StopReason::Interrupted(Signal::Sigterm),
-        ] {
+        for r in StopReason::ALL {
             assert_eq!(StopReason::from_key(r.key()), Some(r));
         }
+        // The keys as the history has always stored them.
+        let keys: Vec<&str> = StopReason::ALL.iter().map(|r| r.key()).collect();
+        assert_eq!(keys, ["duration", "max_requests", "sigint", "sigterm"]);
         assert_eq!(StopReason::from_key("duration reached"), None);
         assert!(StopReason::Duration.covered_plan());
         assert!(!StopReason::Interrupted(Signal::Sigint).covered_plan());

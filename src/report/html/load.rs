@@ -8,9 +8,10 @@ use hdrhistogram::Histogram;
 use plotters::prelude::*;
 
 use crate::measure::ms;
-use crate::measure::{Measurements, Model, Settings};
+use crate::measure::{Measurements, Model, ScopeData, Settings};
 use crate::provenance::Provenance;
 use crate::report::escape::esc;
+use crate::report::hgrm;
 use crate::verdict::LoadVerdict;
 use crate::verdict::slo::{SloResult, WHOLE_RUN, num};
 
@@ -196,8 +197,7 @@ fn percentile_label(x: &f64) -> String {
 
 /// Latency by percentile, x on a log scale of 1/(1-percentile) the way
 /// HdrHistogram's plotter draws it: the tail gets the room it deserves.
-fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
-    let all = m.all();
+fn spectrum_chart(m: &Measurements, all: &ScopeData<'_>) -> anyhow::Result<String> {
     let mut scopes: Vec<(String, &Histogram<u64>)> = vec![("all".into(), all.histogram.as_ref())];
     scopes.extend(m.requests.iter().map(|(n, r)| (n.clone(), &r.histogram)));
     scopes.truncate(PALETTE.len());
@@ -208,12 +208,11 @@ fn spectrum_chart(m: &Measurements) -> anyhow::Result<String> {
         if h.is_empty() {
             continue;
         }
-        let points: Vec<(f64, f64)> =
-            crate::report::hgrm::percentiles(h, crate::report::hgrm::TICKS)
-                .into_iter()
-                .filter(|r| r.percentile < 100.0)
-                .map(|r| ((100.0 / (100.0 - r.percentile)).log10(), ms(r.value)))
-                .collect();
+        let points: Vec<(f64, f64)> = hgrm::percentiles(h, hgrm::TICKS)
+            .into_iter()
+            .filter(|r| r.percentile < 100.0)
+            .map(|r| ((100.0 / (100.0 - r.percentile)).log10(), ms(r.value)))
+            .collect();
         x_max = points.iter().map(|p| p.0).fold(x_max, f64::max);
         series.push(Series {
             label: label.clone(),
@@ -338,7 +337,7 @@ fn request_row(o: &mut String, r: &Row<'_>, elapsed_s: f64, class: &str) {
     o.push_str("</tr>");
 }
 
-fn requests_table(m: &Measurements) -> String {
+fn requests_table(m: &Measurements, all: &ScopeData<'_>) -> String {
     let elapsed_s = m.elapsed.as_secs_f64();
     let mut o = String::from(
         "<table><thead><tr><th>Request</th><th>Method</th><th>Path</th><th>Count</th><th>Failed</th><th>Error rate</th><th>req/s</th>\
@@ -366,7 +365,6 @@ fn requests_table(m: &Measurements) -> String {
             "",
         );
     }
-    let all = m.all();
     request_row(
         &mut o,
         &Row {
@@ -461,7 +459,10 @@ pub fn render(
     let passed = verdict.passed;
     let results = &verdict.slo_results;
     let [throughput, latency, errors] = time_charts(m)?;
-    let spectrum = spectrum_chart(m)?;
+    // Every name merged, once for the page: the spectrum's "all" curve and
+    // the table's total row.
+    let all = m.all();
+    let spectrum = spectrum_chart(m, &all)?;
     let mut o = String::new();
     let _ = write!(
         o,
@@ -567,7 +568,7 @@ pub fn render(
         let _ = write!(o, "<div class=\"card\"><h3>{title}</h3>{svg}</div>");
     }
     o.push_str("</div>");
-    let _ = write!(o, "<h2>Requests</h2>{}", requests_table(m));
+    let _ = write!(o, "<h2>Requests</h2>{}", requests_table(m, &all));
     if let Some(s) = &m.schedule {
         o.push_str(&crate::report::schedule::html_section(s));
     }

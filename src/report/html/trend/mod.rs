@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 
-use crate::report::escape::svg_text;
 use crate::report::html::load::CSS;
 
 mod chart;
@@ -28,12 +27,9 @@ pub use model::{
 };
 use sections::{TREND_CSS, group_section, verify_section};
 
-/// User-supplied text (names come from scenario files): escaped for HTML
-/// and stripped of what XML cannot carry, since inline SVG is XML to some
-/// readers.
-fn t(s: &str) -> String {
-    svg_text(s)
-}
+// User-supplied text (names come from scenario files), for the page's
+// inline SVG and HTML alike: the one escaper, under a short name.
+use crate::report::escape::svg_text as t;
 
 /// The whole page. Never fails: odd input (no runs, gaps, non-finite
 /// values, hostile names) renders as a visible note, not an error, because
